@@ -1,0 +1,107 @@
+//! The one error type of the tool.
+//!
+//! Every failure a user can meet is a variant here, its `Display` is the sentence the user
+//! reads (lowercase, no trailing period, naming the file, flag, variable or TikTok's
+//! `code`/`message`/`request_id`), and its exit code is a method, so that `main` stays a
+//! dozen lines and the exit-status table in the README has exactly one source.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+#[derive(Debug)]
+pub enum Error {
+    /// A missing, malformed or contradictory flag or environment variable (exit 2).
+    Usage(String),
+    /// A file that could not be read, written, locked or created (exit 1).
+    File { action: &'static str, path: PathBuf, source: io::Error },
+    /// The token file exists but is not what this tool writes (exit 1, file left alone).
+    CorruptTokenFile { path: PathBuf, reason: String },
+    /// The redirect port is taken, so another program would receive the browser (exit 1).
+    PortInUse { addr: String, port: u16 },
+    /// Anything else local that failed: binding, spawning (exit 1).
+    Local(String),
+    /// The network, TLS or HTTP layer failed, or the answer was not TikTok's JSON (exit 1).
+    Network(String),
+    /// TikTok answered with a non-zero `code` (exit 1).
+    TikTok(ApiError),
+    /// No redirect arrived in time (exit 3).
+    Timeout(String),
+    /// The seller denied the authorization, or the redirect carried no usable code (exit 4).
+    Denied(String),
+    /// A new `login` is needed: no token file, refresh token rejected or expired,
+    /// or (status/token/shops) the access token has expired (exit 5).
+    NeedLogin(String),
+}
+
+/// TikTok's error envelope: always shown whole, since support asks for the request id.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub endpoint: &'static str,
+    pub http_status: u16,
+    pub code: i64,
+    pub message: String,
+    pub request_id: String,
+    /// What the tool can add from its own side (e.g. a clock that is off).
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} answered code {}: {} (request_id {}", self.endpoint, self.code, self.message, self.request_id)?;
+        if self.http_status != 200 {
+            write!(f, ", HTTP {}", self.http_status)?;
+        }
+        write!(f, ")")?;
+        if let Some(hint) = &self.hint {
+            write!(f, "; {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => 2,
+            Error::File { .. }
+            | Error::CorruptTokenFile { .. }
+            | Error::PortInUse { .. }
+            | Error::Local(_)
+            | Error::Network(_)
+            | Error::TikTok(_) => 1,
+            Error::Timeout(_) => 3,
+            Error::Denied(_) => 4,
+            Error::NeedLogin(_) => 5,
+        }
+    }
+
+    pub fn file(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
+        Error::File { action, path: path.into(), source }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(msg) | Error::Local(msg) | Error::Network(msg) => f.write_str(msg),
+            Error::Timeout(msg) | Error::Denied(msg) | Error::NeedLogin(msg) => f.write_str(msg),
+            Error::File { action, path, source } => {
+                write!(f, "failed to {action} `{}`: {source}", path.display())
+            }
+            Error::CorruptTokenFile { path, reason } => write!(
+                f,
+                "token file `{}` {reason}; it was left untouched (run `tiktok-shop-auth login` to replace it)",
+                path.display()
+            ),
+            Error::PortInUse { addr, port } => write!(
+                f,
+                "port {port} is already in use on {addr}: another program would receive the browser's redirect; \
+                 stop it, or register another redirect URL and pass it with --redirect-url (or --port N)"
+            ),
+            Error::TikTok(api) => write!(f, "{api}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,134 @@
+//! Expiry arithmetic on the absolute Unix timestamps TikTok returns.
+//!
+//! `access_token_expire_in` and `refresh_token_expire_in` are points in time (seconds since
+//! the epoch), not durations, whatever their names suggest. A token counts as expired
+//! `SKEW_MARGIN` seconds early, so a clock that runs a little behind TikTok's never hands a
+//! script a token that dies in flight.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Seconds before the stated expiry at which a token is treated as expired.
+pub const SKEW_MARGIN: i64 = 60;
+
+pub fn now() -> i64 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    }
+}
+
+/// Seconds of usable life left (negative once expired), margin included.
+pub fn remaining(expires_at: i64, now: i64) -> i64 {
+    expires_at - SKEW_MARGIN - now
+}
+
+pub fn is_valid(expires_at: i64, now: i64) -> bool {
+    remaining(expires_at, now) > 0
+}
+
+/// `2026-12-04 12:00:00 UTC`.
+pub fn utc(timestamp: i64) -> String {
+    let days = timestamp.div_euclid(86_400);
+    let secs = timestamp.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// `in 7 days`, `in 5 hours`, `expired 3 minutes ago`: the nearest whole unit.
+pub fn relative(expires_at: i64, now: i64) -> String {
+    let delta = expires_at - now;
+    let span = describe_span(delta.unsigned_abs());
+    if delta > 0 { format!("in {span}") } else { format!("expired {span} ago") }
+}
+
+fn describe_span(secs: u64) -> String {
+    let nearest = |unit: u64| (secs + unit / 2) / unit;
+    let (n, unit) = match secs {
+        s if s >= 2 * 86_400 => (nearest(86_400), "day"),
+        s if s >= 2 * 3600 => (nearest(3600), "hour"),
+        s if s >= 120 => (nearest(60), "minute"),
+        s => (s, "second"),
+    };
+    if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") }
+}
+
+/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// `90s`, `30m`, `12h`, `2d` (a bare number is seconds) into seconds.
+pub fn parse_duration(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{text}` is not a duration like 90s, 30m, 12h or 2d")),
+    };
+    let n: i64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 90s, 30m, 12h or 2d"))?;
+    n.checked_mul(scale).filter(|s| *s < 100 * 365 * 86_400).ok_or_else(|| format!("`{text}` is too long a duration"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_660_556_783), "2022-08-15 09:46:23 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(4_102_444_799), "2099-12-31 23:59:59 UTC");
+        assert_eq!(utc(-1), "1969-12-31 23:59:59 UTC");
+    }
+
+    #[test]
+    fn describes_time_left() {
+        let now = 1_000_000;
+        assert_eq!(relative(now + 7 * 86_400, now), "in 7 days");
+        assert_eq!(relative(now + 86_400 + 5, now), "in 24 hours");
+        assert_eq!(relative(now + 3 * 3600 + 59, now), "in 3 hours");
+        assert_eq!(relative(now + 7 * 86_400 - 30, now), "in 7 days");
+        assert_eq!(relative(now + 2 * 86_400 + 13 * 3600, now), "in 3 days");
+        assert_eq!(relative(now + 61, now), "in 61 seconds");
+        assert_eq!(relative(now + 600, now), "in 10 minutes");
+        assert_eq!(relative(now - 3 * 86_400, now), "expired 3 days ago");
+        assert_eq!(relative(now, now), "expired 0 seconds ago");
+    }
+
+    #[test]
+    fn validity_keeps_a_skew_margin() {
+        let now = 1_000_000;
+        assert!(is_valid(now + SKEW_MARGIN + 1, now));
+        assert!(!is_valid(now + SKEW_MARGIN, now));
+        assert!(!is_valid(now - 5, now));
+        assert_eq!(remaining(now + 3600, now), 3600 - SKEW_MARGIN);
+    }
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("90s"), Ok(90));
+        assert_eq!(parse_duration("30m"), Ok(1800));
+        assert_eq!(parse_duration("12h"), Ok(43_200));
+        assert_eq!(parse_duration("2d"), Ok(172_800));
+        assert_eq!(parse_duration("45"), Ok(45));
+        for bad in ["", "d", "2w", "-1d", "1.5h", "2 d", "99999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The small HTML pages a seller sees: the result pages of `login` and the sandbox's
+//! authorize page.
+//!
+//! Each page is one self-contained document (inline CSS, no scripts, fonts, images or
+//! other external resources) that reads well from a phone-width window up, so it works
+//! offline, leaks nothing to third parties and shows no referrer. Everything reflected
+//! from a request or a response goes through `escape`.
+
+/// How a page is coloured: the outcome it reports.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Tone {
+    Good,
+    Bad,
+    Neutral,
+}
+
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A whole page. `title` is escaped here; `body_html` must already be safe HTML.
+pub fn page(tone: Tone, title: &str, body_html: &str) -> String {
+    let (accent, mark) = match tone {
+        Tone::Good => ("#0a7d4f", "&#10003;"),
+        Tone::Bad => ("#b3261e", "&#10007;"),
+        Tone::Neutral => ("#3c4a5c", "&#8226;"),
+    };
+    let title = escape(title);
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>{title} · tiktok-shop-auth</title>
+<style>
+*{{box-sizing:border-box}}
+body{{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;background:#f3f4f6;
+font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2937;padding:16px}}
+main{{background:#fff;max-width:34rem;width:100%;border-radius:14px;box-shadow:0 2px 12px rgba(0,0,0,.08);
+padding:28px 24px;border-top:6px solid {accent}}}
+h1{{font-size:1.35rem;margin:0 0 12px;display:flex;gap:10px;align-items:center}}
+h1 span{{color:{accent};font-size:1.6rem}}
+p{{margin:8px 0}} dl{{display:grid;grid-template-columns:auto 1fr;gap:4px 14px;margin:14px 0;font-size:.95rem}}
+dt{{color:#6b7280}} dd{{margin:0;word-break:break-all}}
+code{{background:#f3f4f6;padding:1px 5px;border-radius:4px;font-size:.9em;word-break:break-all}}
+.next{{margin-top:18px;padding-top:14px;border-top:1px solid #e5e7eb;color:#374151}}
+ul{{padding-left:1.2rem;margin:6px 0}}
+.buttons{{display:flex;gap:12px;flex-wrap:wrap;margin-top:20px}}
+button{{flex:1 1 10rem;font:inherit;font-weight:600;padding:12px 16px;border-radius:10px;border:1px solid #d1d5db;cursor:pointer;background:#fff}}
+button.primary{{background:#fe2c55;border-color:#fe2c55;color:#fff}}
+small{{color:#6b7280}}
+</style></head>
+<body><main>
+<h1><span aria-hidden="true">{mark}</span>{title}</h1>
+{body_html}
+</main></body></html>
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_everything_that_could_open_markup() {
+        assert_eq!(
+            escape(r#"<script>alert('x')</script> & "q""#),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
+        assert_eq!(escape("plain é"), "plain é");
+    }
+
+    #[test]
+    fn pages_are_self_contained() {
+        let html = page(Tone::Bad, "<b>denied</b>", "<p>x</p>");
+        assert!(html.contains("&lt;b&gt;denied&lt;/b&gt;"));
+        for external in ["src=", "href=", "http://", "https://", "@import", "url("] {
+            assert!(!html.contains(external), "{external}");
+        }
+    }
+}

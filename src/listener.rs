@@ -1,0 +1,241 @@
+//! The loopback listener that receives TikTok's redirect.
+//!
+//! It binds before the browser opens (so a taken port is an error, not a lost redirect),
+//! only on loopback (127.0.0.1 and ::1 for `localhost`, never all interfaces), and is
+//! polled by the one thread of control every 100 ms until the redirect or the deadline.
+//! Anything that is not the redirect is answered and changes nothing: other paths get 404,
+//! a `state` that does not match gets 400 (a stale tab from an earlier attempt, or a forged
+//! request). The matching request is held, unanswered, until `login` knows the real
+//! outcome, and is then answered with a page saying it.
+
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::time::{Duration, Instant};
+
+use tiny_http::{Header, Request, Response, Server};
+
+use crate::error::Error;
+use crate::html::{self, Tone};
+use crate::secret::Secret;
+use crate::url::{self, HttpUrl};
+
+pub const POLL: Duration = Duration::from_millis(100);
+
+pub struct Listener {
+    servers: Vec<(SocketAddr, Server)>,
+    path: String,
+}
+
+/// What the redirect said, with the browser's request held open for the answer.
+pub enum Redirect {
+    Granted { code: Secret, request: Request },
+    Denied { reason: String, request: Request },
+}
+
+/// Binds the redirect URL's port on the loopback address(es) its host names.
+pub fn bind(redirect: &HttpUrl) -> Result<Listener, Error> {
+    let port = redirect.port_or_default();
+    let v4 = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, port));
+    let wanted: Vec<SocketAddr> = match redirect.host.as_str() {
+        "127.0.0.1" => vec![v4],
+        "[::1]" => vec![v6],
+        _ => vec![v4, v6],
+    };
+    let mut servers = Vec::new();
+    let mut unavailable = Vec::new();
+    for addr in &wanted {
+        match TcpListener::bind(addr) {
+            Ok(listener) => {
+                let server = Server::from_listener(listener, None)
+                    .map_err(|e| Error::Local(format!("cannot serve the redirect on {addr}: {e}")))?;
+                servers.push((*addr, server));
+            }
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                return Err(Error::PortInUse { addr: addr.ip().to_string(), port });
+            }
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                return Err(Error::Usage(format!(
+                    "not allowed to listen on port {port} of {} ({e}); register a redirect URL with a port above 1023 and pass it with --redirect-url (or --port N)",
+                    addr.ip()
+                )));
+            }
+            // A host without IPv6 (or IPv4) loopback is fine while the other one works.
+            Err(e) => unavailable.push(format!("{}: {e}", addr.ip())),
+        }
+    }
+    if servers.is_empty() {
+        return Err(Error::Local(format!("cannot listen on loopback port {port}: {}", unavailable.join("; "))));
+    }
+    Ok(Listener { servers, path: redirect.path.clone() })
+}
+
+impl Listener {
+    pub fn addresses(&self) -> Vec<SocketAddr> {
+        self.servers.iter().map(|(a, _)| *a).collect()
+    }
+
+    /// Polls until the redirect carrying `state` arrives or `timeout` passes; `tick` runs
+    /// on every turn of the loop with the time left.
+    pub fn wait_for_redirect(
+        &self,
+        state: &str,
+        timeout: Duration,
+        tick: &mut dyn FnMut(Duration),
+    ) -> Result<Redirect, Error> {
+        let deadline = Instant::now() + timeout;
+        // Each server gets its share of the 100 ms turn; recv_timeout returns at once when
+        // a request is there, so the redirect is not delayed by the poll.
+        let share = POLL / self.servers.len() as u32;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Timeout(format!(
+                    "no redirect arrived within {} s: check that the app's redirect URL in Partner Center is exactly {} \
+                     (trailing slash included), that the seller finished in the browser, and raise --timeout if needed",
+                    timeout.as_secs(),
+                    self.describe()
+                )));
+            }
+            tick(deadline - now);
+            for (_, server) in &self.servers {
+                let request = server
+                    .recv_timeout(share)
+                    .map_err(|e| Error::Local(format!("the redirect listener failed: {e}")))?;
+                if let Some(request) = request
+                    && let Some(redirect) = self.classify(request, state)
+                {
+                    return Ok(redirect);
+                }
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self.servers.first() {
+            Some((addr, _)) => format!("http://localhost:{}{}", addr.port(), self.path),
+            None => self.path.clone(),
+        }
+    }
+
+    /// Answers what is not the redirect, and returns the redirect for the caller to answer.
+    fn classify(&self, request: Request, state: &str) -> Option<Redirect> {
+        let target = request.url().to_string();
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        if path != self.path || !matches!(request.method(), tiny_http::Method::Get) {
+            respond(request, 404, &not_found_page());
+            return None;
+        }
+        let params = url::parse_query(query);
+        if url::get(&params, "state") != Some(state) {
+            eprintln!(
+                "ignored a request to {path} whose state does not match this login (a tab from an earlier attempt, or not from TikTok); still waiting"
+            );
+            respond(request, 400, &wrong_state_page());
+            return None;
+        }
+        let error = url::get(&params, "error").filter(|e| !e.is_empty());
+        let code = url::get(&params, "code").filter(|c| !c.is_empty() && *c != "null");
+        match (error, code) {
+            (None, Some(code)) => Some(Redirect::Granted { code: Secret::new(code), request }),
+            (error, _) => {
+                let mut reason = match error {
+                    Some(e) => format!("TikTok Shop reported `{e}`"),
+                    None => "the redirect carried no authorization code".to_string(),
+                };
+                if let Some(description) = url::get(&params, "error_description").filter(|d| !d.is_empty()) {
+                    reason.push_str(&format!(": {description}"));
+                }
+                Some(Redirect::Denied { reason, request })
+            }
+        }
+    }
+}
+
+/// Sends one of the tool's pages: no caching, no referrer, no external anything.
+pub fn respond(request: Request, status: u16, html: &str) {
+    let mut response = Response::from_string(html).with_status_code(status);
+    let headers: [(&[u8], &[u8]); 6] = [
+        (b"Content-Type", b"text/html; charset=utf-8"),
+        (b"Cache-Control", b"no-store"),
+        (b"Referrer-Policy", b"no-referrer"),
+        (b"X-Content-Type-Options", b"nosniff"),
+        (
+            b"Content-Security-Policy",
+            b"default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'",
+        ),
+        (b"Connection", b"close"),
+    ];
+    for (name, value) in headers {
+        if let Ok(header) = Header::from_bytes(name, value) {
+            response.add_header(header);
+        }
+    }
+    // The browser may have gone away; nothing useful can be done about it here.
+    let _ = request.respond(response);
+}
+
+fn not_found_page() -> String {
+    html::page(
+        Tone::Neutral,
+        "Nothing here",
+        "<p>This address only receives TikTok Shop's redirect for <code>tiktok-shop-auth login</code>.</p>",
+    )
+}
+
+fn wrong_state_page() -> String {
+    html::page(
+        Tone::Bad,
+        "This link belongs to another sign-in",
+        "<p>This redirect does not match the sign-in that <code>tiktok-shop-auth login</code> is waiting for: \
+         it comes from an earlier attempt (an old tab) or was not started on this computer. Nothing was changed.</p>\
+         <p class=\"next\">Go back to the terminal and use the link it printed, or run <code>tiktok-shop-auth login</code> again. \
+         You can close this tab.</p>",
+    )
+}
+
+/// The page for a saved authorization.
+pub fn granted_page(seller: &str, path: &str) -> String {
+    html::page(
+        Tone::Good,
+        "Authorized and saved",
+        &format!(
+            "<p>The authorization for <b>{}</b> was granted and the tokens were saved to <code>{}</code>.</p>\
+             <p class=\"next\">You can close this tab and go back to the terminal.</p>",
+            html::escape(seller),
+            html::escape(path)
+        ),
+    )
+}
+
+pub fn denied_page(reason: &str) -> String {
+    html::page(
+        Tone::Bad,
+        "Authorization denied",
+        &format!(
+            "<p>The authorization was not granted, so no token was saved: {}.</p>\
+             <p class=\"next\">You can close this tab. To try again, run <code>tiktok-shop-auth login</code> again.</p>",
+            html::escape(reason)
+        ),
+    )
+}
+
+pub fn failed_page(error: &Error) -> String {
+    let details = match error {
+        Error::TikTok(api) => format!(
+            "<dl><dt>code</dt><dd>{}</dd><dt>message</dt><dd>{}</dd><dt>request_id</dt><dd>{}</dd></dl>",
+            api.code,
+            html::escape(&api.message),
+            html::escape(&api.request_id)
+        ),
+        other => format!("<p><code>{}</code></p>", html::escape(&other.to_string())),
+    };
+    html::page(
+        Tone::Bad,
+        "Authorization failed",
+        &format!(
+            "<p>TikTok Shop sent the seller back, but the tokens could not be obtained or saved. Any token file that was there is unchanged.</p>\
+             {details}<p class=\"next\">You can close this tab. The terminal shows the same error; fix it and run <code>tiktok-shop-auth login</code> again.</p>"
+        ),
+    )
+}

@@ -1,0 +1,358 @@
+//! `sandbox`: a local stand-in for TikTok Shop's side of the flow, for tests, the demo and
+//! anyone who wants to try their scripts without a real seller.
+//!
+//! It follows the facts page as strictly as the real service is known to behave: the token
+//! endpoints answer GET only (POST gets Go's plain `404 page not found`), errors come as a
+//! non-zero `code` with HTTP 200, codes are single-use and live 30 minutes, refresh tokens
+//! rotate (the old one and its access token stop working), expiry fields are absolute Unix
+//! times, and the shops endpoint checks the HMAC signature, the timestamp window and the
+//! token. One thread serves one request at a time: the state is a few maps, no locks.
+//! Where the real service's behaviour is unknown (exact codes for a wrong secret or a bad
+//! timestamp), the choice is noted in the README.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::TcpListener;
+
+use serde_json::{Value, json};
+use tiny_http::{Header, Method, Request, Response, Server};
+
+use crate::cli::{Fault, SandboxOptions};
+use crate::error::Error;
+use crate::html::{self, Tone};
+use crate::secret::{mask, random_urlsafe};
+use crate::url;
+use crate::{expiry, tiktok};
+
+const CODE_LIFETIME: i64 = 30 * 60;
+const SCOPES: [&str; 4] =
+    ["seller.authorization.info", "seller.shop.info", "seller.order.info", "seller.product.basic"];
+const OPEN_ID: &str = "7010736057180325637";
+const SELLER: &str = "Sandbox Test Shop";
+const REGION: &str = "GB";
+/// Query keys whose values are masked in the request log.
+const SECRET_KEYS: [&str; 5] = ["app_secret", "auth_code", "code", "refresh_token", "access_token"];
+
+struct Grant {
+    access_token: String,
+    refresh_expires_at: i64,
+}
+
+struct Sandbox<'a> {
+    opts: &'a SandboxOptions,
+    /// Unused authorization codes and when they were issued.
+    codes: HashMap<String, i64>,
+    /// Live access tokens and their expiry.
+    access: HashMap<String, i64>,
+    /// Live refresh tokens and the grant they belong to.
+    refresh: HashMap<String, Grant>,
+}
+
+pub fn run(opts: &SandboxOptions) -> Result<(), Error> {
+    let listener = TcpListener::bind(opts.listen).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => Error::Local(format!(
+            "--listen {}: the port is already in use; pick another, or port 0 for a free one",
+            opts.listen
+        )),
+        _ => Error::Local(format!("--listen {}: {e}", opts.listen)),
+    })?;
+    let addr = listener.local_addr().map_err(|e| Error::Local(format!("cannot read the sandbox's address: {e}")))?;
+    let server =
+        Server::from_listener(listener, None).map_err(|e| Error::Local(format!("cannot serve on {addr}: {e}")))?;
+    println!("sandbox listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+    eprintln!(
+        "sandbox: app key {}, redirect URL {}{}\n  point the tool at it with: --authorize-url http://{addr}/open/authorize --auth-base http://{addr} --api-base http://{addr}",
+        opts.app.key,
+        opts.redirect,
+        match opts.fault {
+            Some(f) => format!(", fault {f:?} on the token endpoints"),
+            None => String::new(),
+        }
+    );
+    let mut sandbox = Sandbox { opts, codes: HashMap::new(), access: HashMap::new(), refresh: HashMap::new() };
+    for request in server.incoming_requests() {
+        sandbox.handle(request);
+    }
+    Ok(())
+}
+
+impl Sandbox<'_> {
+    fn handle(&mut self, request: Request) {
+        let target = request.url().to_string();
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let params = url::parse_query(query);
+        eprintln!("sandbox: {} {}{}", request.method(), path, masked_query(&params));
+        let is_get = *request.method() == Method::Get;
+        let token = request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("x-tts-access-token"))
+            .map(|h| h.value.as_str().to_string());
+        let path = path.to_string();
+        match (is_get, path.as_str()) {
+            (true, "/open/authorize") => self.authorize(request, &params),
+            (true, "/open/authorize/decide") => self.decide(request, &params),
+            (true, "/api/v2/token/get") => self.token_get(request, &params),
+            (true, "/api/v2/token/refresh") => self.token_refresh(request, &params),
+            (true, tiktok::SHOPS_PATH) => self.shops(request, &params, token.as_deref()),
+            _ => send(request, 404, "text/plain; charset=utf-8", "404 page not found".into(), None),
+        }
+    }
+
+    fn authorize(&mut self, request: Request, params: &[(String, String)]) {
+        let Some(service_id) = url::get(params, "service_id").filter(|s| !s.is_empty()) else {
+            let page = html::page(
+                Tone::Bad,
+                "Missing service_id",
+                "<p>The authorization link has no <code>service_id</code>. Copy the link from Partner Center.</p>",
+            );
+            return send(request, 400, "text/html; charset=utf-8", page, None);
+        };
+        let state = url::get(params, "state").unwrap_or("");
+        if self.opts.auto_approve {
+            let location = self.redirect_location(true, state);
+            return send(request, 302, "text/plain; charset=utf-8", String::new(), Some(&location));
+        }
+        let hidden = |decision: &str| {
+            format!(
+                "<input type=\"hidden\" name=\"service_id\" value=\"{}\"><input type=\"hidden\" name=\"state\" value=\"{}\">\
+                 <input type=\"hidden\" name=\"decision\" value=\"{decision}\">",
+                html::escape(service_id),
+                html::escape(state)
+            )
+        };
+        let scopes: String = SCOPES.iter().map(|s| format!("<li><code>{s}</code></li>")).collect();
+        let body = format!(
+            "<p><b>App {app}</b> (service {service}) asks to access your TikTok Shop seller account.</p>\
+             <dl><dt>seller</dt><dd>{SELLER} ({REGION})</dd><dt>after</dt><dd>you return to <code>{redirect}</code></dd></dl>\
+             <p>It will be able to:</p><ul>{scopes}</ul>\
+             <div class=\"buttons\">\
+             <form method=\"get\" action=\"/open/authorize/decide\">{deny}<button type=\"submit\" id=\"deny\">Deny</button></form>\
+             <form method=\"get\" action=\"/open/authorize/decide\">{approve}<button type=\"submit\" class=\"primary\" id=\"authorize\">Authorize</button></form>\
+             </div><p class=\"next\"><small>tiktok-shop-auth sandbox: a local stand-in for TikTok Shop. No real account is involved.</small></p>",
+            app = html::escape(&self.opts.app.key),
+            service = html::escape(service_id),
+            redirect = html::escape(&self.opts.redirect.to_string()),
+            deny = hidden("deny"),
+            approve = hidden("approve"),
+        );
+        send(request, 200, "text/html; charset=utf-8", html::page(Tone::Neutral, "Authorize this app?", &body), None);
+    }
+
+    fn decide(&mut self, request: Request, params: &[(String, String)]) {
+        let approve = url::get(params, "decision") == Some("approve");
+        let location = self.redirect_location(approve, url::get(params, "state").unwrap_or(""));
+        send(request, 302, "text/plain; charset=utf-8", String::new(), Some(&location));
+    }
+
+    /// The registered redirect URL with what TikTok Shop appends to it.
+    fn redirect_location(&mut self, approve: bool, state: &str) -> String {
+        let query = if approve {
+            let code = format!("ROW_{}", random_urlsafe(24).unwrap_or_default());
+            self.codes.insert(code.clone(), expiry::now());
+            url::encode_query(&[
+                ("code", code.as_str()),
+                ("state", state),
+                ("app_key", &self.opts.app.key),
+                ("locale", "en"),
+                ("shop_region", REGION),
+            ])
+        } else {
+            url::encode_query(&[("error", "access_denied"), ("code", "null"), ("state", state)])
+        };
+        let base = self.opts.redirect.to_string();
+        let joiner = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{joiner}{query}")
+    }
+
+    /// The checks both token endpoints share: test faults, then the app's credentials and
+    /// the grant type. `Err` is the answer already sent.
+    fn check_token_call(&self, request: Request, params: &[(String, String)], grant_type: &str) -> Result<Request, ()> {
+        if let Some(fault) = self.opts.fault {
+            send_fault(request, fault);
+            return Err(());
+        }
+        let app_ok = url::get(params, "app_key") == Some(self.opts.app.key.as_str())
+            && url::get(params, "app_secret") == Some(self.opts.app.secret.expose());
+        if !app_ok {
+            send_api(request, 200, 36004002, "invalid app_key or app_secret", Value::Null);
+            return Err(());
+        }
+        if url::get(params, "grant_type") != Some(grant_type) {
+            send_api(request, 200, 36004003, &format!("invalid grant_type, expected {grant_type}"), Value::Null);
+            return Err(());
+        }
+        Ok(request)
+    }
+
+    fn token_get(&mut self, request: Request, params: &[(String, String)]) {
+        let Ok(request) = self.check_token_call(request, params, "authorized_code") else { return };
+        let now = expiry::now();
+        let code = url::get(params, "auth_code").unwrap_or("");
+        // A code is spent by its first use, whether it was still fresh or not.
+        match self.codes.remove(code) {
+            Some(issued) if now - issued <= CODE_LIFETIME => {
+                let data = self.issue(now);
+                send_api(request, 200, 0, "success", data);
+            }
+            _ => send_api(request, 200, 36004004, "invalid auth code", Value::Null),
+        }
+    }
+
+    fn token_refresh(&mut self, request: Request, params: &[(String, String)]) {
+        let Ok(request) = self.check_token_call(request, params, "refresh_token") else { return };
+        let now = expiry::now();
+        let token = url::get(params, "refresh_token").unwrap_or("");
+        match self.refresh.remove(token) {
+            None => send_api(request, 200, 36004005, "can not find related auth record", Value::Null),
+            Some(grant) if grant.refresh_expires_at <= now => {
+                send_api(request, 200, 36004001, "rt has expired", Value::Null)
+            }
+            Some(grant) => {
+                // Rotation: the old refresh token is gone, and so is its access token.
+                self.access.remove(&grant.access_token);
+                let data = self.issue(now);
+                send_api(request, 200, 0, "success", data);
+            }
+        }
+    }
+
+    /// New tokens, remembered, as TikTok's `data` object.
+    fn issue(&mut self, now: i64) -> Value {
+        let access_token = format!("TTP_{}", random_urlsafe(32).unwrap_or_default());
+        let refresh_token = format!("TTP_{}", random_urlsafe(32).unwrap_or_default());
+        let access_expires = now + self.opts.access_ttl;
+        let refresh_expires = now + self.opts.refresh_ttl;
+        self.access.insert(access_token.clone(), access_expires);
+        self.refresh.insert(
+            refresh_token.clone(),
+            Grant { access_token: access_token.clone(), refresh_expires_at: refresh_expires },
+        );
+        json!({
+            "access_token": access_token,
+            "access_token_expire_in": access_expires,
+            "refresh_token": refresh_token,
+            "refresh_token_expire_in": refresh_expires,
+            "open_id": OPEN_ID,
+            "seller_name": SELLER,
+            "seller_base_region": REGION,
+            "user_type": 0,
+            "granted_scopes": SCOPES,
+        })
+    }
+
+    fn shops(&mut self, request: Request, params: &[(String, String)], token: Option<&str>) {
+        let now = expiry::now();
+        if url::get(params, "app_key") != Some(self.opts.app.key.as_str()) {
+            return send_api(request, 401, 106003, "invalid app_key", Value::Null);
+        }
+        let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let expected = tiktok::sign(self.opts.app.secret.expose(), tiktok::SHOPS_PATH, &pairs, b"");
+        if url::get(params, "sign") != Some(expected.as_str()) {
+            return send_api(
+                request,
+                401,
+                106001,
+                "Invalid signature: the sign does not match the request",
+                Value::Null,
+            );
+        }
+        match url::get(params, "timestamp").and_then(|t| t.parse::<i64>().ok()) {
+            Some(ts) if (now - 300..=now + 30).contains(&ts) => {}
+            _ => {
+                return send_api(
+                    request,
+                    401,
+                    106002,
+                    "Invalid timestamp: it must be within 5 minutes before and 30 seconds after the server time",
+                    Value::Null,
+                );
+            }
+        }
+        match token.and_then(|t| self.access.get(t)) {
+            None => send_api(
+                request,
+                401,
+                105001,
+                "Invalid credentials: the access token is invalid or was replaced by a refresh",
+                Value::Null,
+            ),
+            Some(expires) if *expires <= now => {
+                send_api(request, 401, 105002, "Expired credentials: the access token has expired", Value::Null)
+            }
+            Some(_) => {
+                let shop = json!({
+                    "id": "7494000000000000001",
+                    "name": SELLER,
+                    "region": REGION,
+                    "seller_type": "LOCAL",
+                    "cipher": "GCP_sandboxCipherSaNdBoX0000000001",
+                    "code": "GBLCSANDBOX1",
+                });
+                send_api(request, 200, 0, "Success", json!({ "shops": [shop] }));
+            }
+        }
+    }
+}
+
+fn masked_query(params: &[(String, String)]) -> String {
+    if params.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<String> = params
+        .iter()
+        .map(|(k, v)| {
+            if SECRET_KEYS.contains(&k.as_str()) && v != "null" {
+                format!("{k}={}", mask(v))
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .collect();
+    format!("?{}", shown.join("&"))
+}
+
+fn send(request: Request, status: u16, content_type: &str, body: String, location: Option<&str>) {
+    let mut response = Response::from_string(body).with_status_code(status);
+    let mut headers = vec![
+        ("Content-Type", content_type.to_string()),
+        ("Cache-Control", "no-store".into()),
+        ("Referrer-Policy", "no-referrer".into()),
+    ];
+    if let Some(location) = location {
+        headers.push(("Location", location.to_string()));
+    }
+    for (name, value) in headers {
+        if let Ok(header) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            response.add_header(header);
+        }
+    }
+    let _ = request.respond(response);
+}
+
+/// TikTok's envelope: `code`, `message`, `request_id`, `data`.
+fn send_api(request: Request, status: u16, code: i64, message: &str, data: Value) {
+    let request_id = format!(
+        "{}{}",
+        expiry::now(),
+        random_urlsafe(9).unwrap_or_default().to_ascii_uppercase().replace(['-', '_'], "0")
+    );
+    let body = json!({ "code": code, "message": message, "request_id": request_id, "data": data });
+    send(request, status, "application/json; charset=utf-8", body.to_string(), None);
+}
+
+fn send_fault(request: Request, fault: Fault) {
+    match fault {
+        Fault::Html502 => send(
+            request,
+            502,
+            "text/html",
+            "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>".into(),
+            None,
+        ),
+        Fault::Empty => send(request, 200, "application/json", String::new(), None),
+        Fault::Truncated => send(request, 200, "application/json", r#"{"code":0,"message":"success","request_id":"2026","data":{"access_token":"TTP_"#.into(), None),
+        Fault::IpDenied => send_api(request, 200, 36009033, "Access denied. Your IP address is not in the IP allow list configured for this app.", Value::Null),
+    }
+}

@@ -1,0 +1,82 @@
+//! `shops`: one signed Open API call ("Get Authorized Shops") that proves the token works
+//! and hands over each shop's `cipher`, which every later shop API call needs.
+
+use serde_json::Value;
+
+use crate::cli::ShopsOptions;
+use crate::error::Error;
+use crate::{expiry, refresh, tiktok, token_file};
+
+pub fn run(opts: &ShopsOptions) -> Result<(), Error> {
+    let agent = tiktok::agent()?;
+    let (_, tokens) = token_file::read(&opts.token_file)?;
+    let now = expiry::now();
+    refresh::check_access_valid(&opts.token_file, tokens.access_expires_at, now)?;
+    let value =
+        tiktok::authorized_shops(&agent, &opts.api_base, &opts.app.key, &opts.app.secret, &tokens.access_token, now)?;
+    let shops = value.pointer("/data/shops").and_then(Value::as_array).cloned().unwrap_or_default();
+    if opts.json {
+        println!("{}", Value::Array(shops));
+        return Ok(());
+    }
+    if shops.is_empty() {
+        eprintln!("the token works, but no shop is authorized for it");
+        return Ok(());
+    }
+    print!("{}", table(&shops));
+    Ok(())
+}
+
+const COLUMNS: [(&str, &str); 6] = [
+    ("id", "ID"),
+    ("name", "NAME"),
+    ("region", "REGION"),
+    ("seller_type", "SELLER TYPE"),
+    ("code", "CODE"),
+    ("cipher", "CIPHER"),
+];
+
+/// A plain aligned table; the cipher comes last so it can be cut with `awk '{print $NF}'`.
+fn table(shops: &[Value]) -> String {
+    let cell = |shop: &Value, key: &str| match shop.get(key) {
+        Some(Value::String(s)) => s.replace(char::is_whitespace, " "),
+        Some(Value::Null) | None => "-".into(),
+        Some(other) => other.to_string(),
+    };
+    let rows: Vec<Vec<String>> = shops.iter().map(|s| COLUMNS.iter().map(|(k, _)| cell(s, k)).collect()).collect();
+    let widths: Vec<usize> = COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, (_, h))| rows.iter().map(|r| r[i].chars().count()).chain([h.len()]).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    let mut line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
+        out.push_str(padded.join("  ").trim_end());
+        out.push('\n');
+    };
+    line(COLUMNS.iter().map(|(_, h)| h.to_string()).collect());
+    for row in rows {
+        line(row);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns_and_ends_with_the_cipher() {
+        let shops: Vec<Value> = serde_json::from_str(
+            r#"[{"id":"7001","name":"Big Shop","region":"GB","seller_type":"LOCAL","code":"GBLC1","cipher":"GCP_abc"},
+                {"id":"7","name":"S","region":"US","seller_type":"CROSS_BORDER","code":null,"cipher":"TTP_x"}]"#,
+        )
+        .unwrap();
+        let t = table(&shops);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "ID    NAME      REGION  SELLER TYPE   CODE   CIPHER");
+        assert_eq!(lines[1], "7001  Big Shop  GB      LOCAL         GBLC1  GCP_abc");
+        assert_eq!(lines[2], "7     S         US      CROSS_BORDER  -      TTP_x");
+    }
+}
