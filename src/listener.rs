@@ -127,14 +127,18 @@ impl Listener {
             return None;
         }
         let params = url::parse_query(query);
-        if url::get(&params, "state") != Some(state) {
+        let error = url::get(&params, "error").filter(|e| !e.is_empty());
+        // A denial that carries no state at all still ends the wait: TikTok's denial
+        // redirect is not documented to echo the state, and a forged one can only stop
+        // this login, never inject a code.
+        let stateless_denial = error.is_some() && url::get(&params, "state").is_none();
+        if url::get(&params, "state") != Some(state) && !stateless_denial {
             eprintln!(
                 "ignored a request to {path} whose state does not match this login (a tab from an earlier attempt, or not from TikTok); still waiting"
             );
             respond(request, 400, &wrong_state_page());
             return None;
         }
-        let error = url::get(&params, "error").filter(|e| !e.is_empty());
         let code = url::get(&params, "code").filter(|c| !c.is_empty() && *c != "null");
         match (error, code) {
             (None, Some(code)) => Some(Redirect::Granted { code: Secret::new(code), request }),

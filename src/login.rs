@@ -181,9 +181,9 @@ fn manual(opts: &LoginOptions, agent: &ureq::Agent) -> Result<(), Error> {
                 continue;
             }
             Pasted::WrongState => {
-                return Err(Error::Usage(
+                return Err(Error::Local(
                     "the pasted address belongs to another login attempt (its state does not match this one); \
-                     open the link printed above and paste the address that this attempt's link leads to"
+                     nothing was saved: open the link printed above and paste the address that this attempt's link leads to"
                         .into(),
                 ));
             }

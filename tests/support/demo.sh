@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# make demo: the whole flow against the built-in sandbox, on a free loopback port.
+# Uses a real browser when this session has a display and an opener; otherwise the scripted
+# browser (tests/support/browser.py) clicks "Authorize" on the sandbox's page.
+set -euo pipefail
+bin=${1:-target/release/tiktok-shop-auth}
+work=$(mktemp -d "${TMPDIR:-/tmp}/tiktok-shop-auth-demo.XXXXXX")
+sandbox_pid=
+cleanup() { [ -n "$sandbox_pid" ] && kill "$sandbox_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+export TIKTOK_SHOP_APP_KEY=demo_app_key
+export TIKTOK_SHOP_APP_SECRET=demo-secret-not-real
+export TIKTOK_SHOP_SERVICE_ID=7001
+export TIKTOK_SHOP_TOKEN_FILE="$work/tokens/tiktok-shop-token.json"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export TIKTOK_SHOP_REDIRECT_URL="http://localhost:$port/"
+
+"$bin" sandbox --listen 127.0.0.1:0 >"$work/sandbox.out" 2>"$work/sandbox.log" &
+sandbox_pid=$!
+for _ in $(seq 100); do grep -q listening "$work/sandbox.out" 2>/dev/null && break; sleep 0.05; done
+base=$(sed -n 's/^sandbox listening on //p' "$work/sandbox.out")
+export TIKTOK_SHOP_AUTHORIZE_URL="$base/open/authorize" TIKTOK_SHOP_AUTH_BASE="$base" TIKTOK_SHOP_API_BASE="$base"
+echo "== sandbox at $base (its request log follows at the end)"
+
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && command -v xdg-open >/dev/null && [ -z "${BROWSER:-}" ]; then
+  echo "== opening your browser: click Authorize on the sandbox page"
+else
+  export BROWSER="python3 $(pwd)/tests/support/browser.py $work/browser.log redirect=$TIKTOK_SHOP_REDIRECT_URL,approve"
+  echo "== no display: a scripted browser will click Authorize"
+fi
+
+echo "== tiktok-shop-auth login"
+"$bin" login
+echo
+echo "== the saved file ($(stat -c '%a' "$TIKTOK_SHOP_TOKEN_FILE" 2>/dev/null || echo '?') $TIKTOK_SHOP_TOKEN_FILE)"
+cat "$TIKTOK_SHOP_TOKEN_FILE"
+echo
+echo "== tiktok-shop-auth refresh"
+"$bin" refresh
+echo "== tiktok-shop-auth status"
+"$bin" status
+echo "== tiktok-shop-auth shops"
+"$bin" shops
+echo "== the sandbox's request log (secrets masked)"
+cat "$work/sandbox.log"
