@@ -241,22 +241,52 @@ pub fn now() -> i64 {
 
 /// A plain HTTP/1.1 GET over a TCP socket: status, headers (lowercase names), body.
 pub fn http_get(url: &str) -> (u16, Vec<(String, String)>, String) {
+    http_request("GET", url, None)
+}
+
+/// One HTTP/1.1 request with an optional JSON body, read to the end of the connection.
+pub fn http_request(method: &str, url: &str, json: Option<&str>) -> (u16, Vec<(String, String)>, String) {
     let rest = url.strip_prefix("http://").expect("http url");
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let path = if path.is_empty() { "/" } else { path };
     let mut stream = TcpStream::connect(authority.replace("localhost", "127.0.0.1")).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n").expect("send");
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).expect("read");
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+    let body = json.unwrap_or("");
+    let content = if json.is_some() {
+        format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len())
+    } else {
+        String::new()
+    };
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {authority}\r\n{content}Connection: close\r\n\r\n{body}")
+        .expect("send");
+    // Read the head, then Content-Length bytes (some servers keep the connection open
+    // whatever `Connection: close` says), or to the end when there is no length.
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).expect("read head") == 0 || line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
     let mut lines = head.lines();
     let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let headers = lines
+    let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    (status, headers, body.to_string())
+    let mut body = Vec::new();
+    match header(&headers, "content-length").and_then(|n| n.parse::<usize>().ok()) {
+        Some(n) => {
+            body.resize(n, 0);
+            reader.read_exact(&mut body).expect("read body");
+        }
+        None => {
+            reader.read_to_end(&mut body).expect("read body");
+        }
+    }
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
 
 pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {

@@ -1,1 +1,238 @@
+//! The seller's side in a real browser: Debian's Chromium, headless, driven through
+//! chromedriver (WebDriver is plain HTTP and JSON, so no client crate is needed). The
+//! sandbox's page is opened, its Authorize (or Deny) button clicked, and the redirect lands
+//! on the real `login` listener. Screenshots of each page are saved under
+//! `target/screenshots/`, at phone and desktop widths.
+//!
+//! The test is `#[ignore]`d so that a machine without Chromium reports it as ignored, never
+//! as passed; `make test` installs Chromium and runs it explicitly with `--ignored`.
 
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+
+use crate::*;
+
+struct Driver {
+    child: Child,
+    base: String,
+    session: String,
+}
+
+impl Driver {
+    fn start(profile: &std::path::Path) -> Driver {
+        let port = free_port();
+        let child = std::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is installed (make test installs Debian's chromium-driver)");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let binary = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("chromium");
+        let caps = serde_json::json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": binary,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--disable-dev-shm-usage", format!("--user-data-dir={}", profile.display())]}}}});
+        let mut driver = Driver { child, base, session: String::new() };
+        let v = driver.call("POST", "/session", Some(caps));
+        driver.session = v["value"]["sessionId"].as_str().expect("a WebDriver session").to_string();
+        driver
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = if self.session.is_empty() {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}/session/{}{path}", self.base, self.session)
+        };
+        let text = body.map(|b| b.to_string());
+        let (status, _, reply) =
+            http_request(method, &url, text.as_deref().or(if method == "POST" { Some("{}") } else { None }));
+        let v: Value = serde_json::from_str(&reply).unwrap_or(Value::Null);
+        assert!(status == 200, "WebDriver {method} {path}: {status} {reply}");
+        v
+    }
+
+    fn open(&self, url: &str) {
+        self.call("POST", "/url", Some(serde_json::json!({ "url": url })));
+    }
+
+    fn click(&self, css: &str) {
+        let v = self.call("POST", "/element", Some(serde_json::json!({"using": "css selector", "value": css})));
+        let id = v["value"]
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .expect("element")
+            .to_string();
+        self.call("POST", &format!("/element/{id}/click"), Some(serde_json::json!({})));
+    }
+
+    fn text(&self) -> String {
+        let v = self.call(
+            "POST",
+            "/execute/sync",
+            Some(serde_json::json!({"script": "return document.body.innerText", "args": []})),
+        );
+        v["value"].as_str().unwrap_or_default().to_string()
+    }
+
+    fn url(&self) -> String {
+        self.call("GET", "/url", None)["value"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Screenshots at a phone width and a desktop width, as `<name>-phone.png` and `-desktop.png`.
+    fn screenshots(&self, name: &str) -> Vec<PathBuf> {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").join("screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        let mut saved = Vec::new();
+        for (label, w, h) in [("phone", 390, 844), ("desktop", 1280, 800)] {
+            self.call("POST", "/window/rect", Some(serde_json::json!({"width": w, "height": h})));
+            let v = self.call("GET", "/screenshot", None);
+            let png = base64_decode(v["value"].as_str().expect("screenshot"));
+            assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+            let path = dir.join(format!("{name}-{label}.png"));
+            std::fs::write(&path, png).expect("write screenshot");
+            saved.push(path);
+        }
+        saved
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let url = format!("{}/session/{}", self.base, self.session);
+            let _ = std::panic::catch_unwind(|| http_request("DELETE", &url, None));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let digits: Vec<u8> = text.bytes().filter_map(value).collect();
+    digits
+        .chunks(4)
+        .flat_map(|c| {
+            let n = c.iter().enumerate().fold(0u32, |acc, (i, d)| acc | (u32::from(*d) << (18 - 6 * i)));
+            let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+            bytes.into_iter().take(c.len().saturating_sub(1))
+        })
+        .collect()
+}
+
+/// Starts `login --no-browser` and returns it with the link it printed.
+fn start_login(
+    dir: &TempDir,
+    sandbox: &Sandbox,
+    redirect: &str,
+) -> (Child, String, BufReader<std::process::ChildStderr>) {
+    let mut args = vec![
+        "login".to_string(),
+        "--no-browser".into(),
+        "--redirect-url".into(),
+        redirect.into(),
+        "--timeout".into(),
+        "60".into(),
+    ];
+    args.extend(sandbox.login_flags());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut child = tool(dir, &refs).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("login");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let link = loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).expect("read") > 0, "login printed no link");
+        if let Some(l) = line.trim().strip_prefix("http://") {
+            break format!("http://{l}");
+        }
+    };
+    (child, link, stderr)
+}
+
+fn finish(child: Child, mut stderr: BufReader<std::process::ChildStderr>) -> Out {
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).expect("stderr");
+    let output = child.wait_with_output().expect("login exit");
+    Out { code: output.status.code(), stdout: String::from_utf8_lossy(&output.stdout).into_owned(), stderr: rest }
+}
+
+#[test]
+#[ignore = "needs Debian's chromium and chromium-driver; `make test` installs them and runs this with --ignored"]
+fn real_browser_authorize_and_deny() {
+    let dir = TempDir::new("real-browser");
+    let redirect = format!("http://localhost:{}/", free_port());
+    let sandbox = Sandbox::start(&dir, &redirect, &[]);
+    let driver = Driver::start(&dir.path("chromium-profile"));
+
+    // Authorize.
+    let (child, link, stderr) = start_login(&dir, &sandbox, &redirect);
+    driver.open(&link);
+    let page = driver.text();
+    assert!(page.contains("Authorize this app?") && page.contains("Sandbox Test Shop"), "sandbox page: {page}");
+    let shots = driver.screenshots("1-sandbox-authorize");
+    driver.click("#authorize");
+    let page = driver.text();
+    let out = finish(child, stderr);
+    check_exit(&out, 0);
+    check(
+        page.contains("Authorized and saved") && page.contains("You can close this tab"),
+        &format!("granted page: {page}"),
+        &out,
+    );
+    check(driver.url().starts_with(&redirect), "landed on the listener", &out);
+    check(read_json(&dir.path("tiktok-shop-token.json"))["code"] == 0, "file saved", &out);
+    let mut all = shots;
+    all.extend(driver.screenshots("2-result-granted"));
+
+    // Deny.
+    let (child, link, stderr) = start_login(&dir, &sandbox, &redirect);
+    let saved = std::fs::read(dir.path("tiktok-shop-token.json")).expect("file");
+    driver.open(&link);
+    driver.click("#deny");
+    let page = driver.text();
+    let out = finish(child, stderr);
+    check_exit(&out, 4);
+    check(
+        page.contains("Authorization denied") && page.contains("run tiktok-shop-auth login again"),
+        &format!("denied page: {page}"),
+        &out,
+    );
+    check(std::fs::read(dir.path("tiktok-shop-token.json")).expect("file") == saved, "file untouched", &out);
+    all.extend(driver.screenshots("3-result-denied"));
+
+    // A failure at TikTok's end (wrong secret): the page shows code, message and request id.
+    std::fs::write(dir.path("wrong"), "wrong-secret\n").expect("secret");
+    let failing = Sandbox::start(&dir, &redirect, &["--app-secret-file", dir.path("wrong").to_str().expect("path")]);
+    let (child, link, stderr) = start_login(&dir, &failing, &redirect);
+    driver.open(&link);
+    driver.click("#authorize");
+    let page = driver.text();
+    let out = finish(child, stderr);
+    check_exit(&out, 1);
+    check(
+        page.contains("Authorization failed") && page.contains("36004002") && page.contains("request_id"),
+        &format!("failed page: {page}"),
+        &out,
+    );
+    all.extend(driver.screenshots("4-result-failed"));
+    eprintln!("screenshots: {all:#?}");
+}
