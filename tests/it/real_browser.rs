@@ -87,6 +87,19 @@ impl Driver {
         v["value"].as_str().unwrap_or_default().to_string()
     }
 
+    /// The page's text once the browser has left `from` and finished loading (a click on
+    /// a form button returns before the navigation it starts has ended).
+    fn text_after_navigation(&self, from: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = self.call("POST", "/execute/sync", Some(serde_json::json!({"script": "return document.readyState", "args": []})));
+            if (v["value"] == "complete" && !self.url().starts_with(from)) || Instant::now() > deadline {
+                return self.text();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn url(&self) -> String {
         self.call("GET", "/url", None)["value"].as_str().unwrap_or_default().to_string()
     }
@@ -190,7 +203,7 @@ fn real_browser_authorize_and_deny() {
     assert!(page.contains("Authorize this app?") && page.contains("Sandbox Test Shop"), "sandbox page: {page}");
     let shots = driver.screenshots("1-sandbox-authorize");
     driver.click("#authorize");
-    let page = driver.text();
+    let page = driver.text_after_navigation(&sandbox.url());
     let out = finish(child, stderr);
     check_exit(&out, 0);
     check(
@@ -208,7 +221,7 @@ fn real_browser_authorize_and_deny() {
     let saved = std::fs::read(dir.path("tiktok-shop-token.json")).expect("file");
     driver.open(&link);
     driver.click("#deny");
-    let page = driver.text();
+    let page = driver.text_after_navigation(&sandbox.url());
     let out = finish(child, stderr);
     check_exit(&out, 4);
     check(
@@ -225,7 +238,7 @@ fn real_browser_authorize_and_deny() {
     let (child, link, stderr) = start_login(&dir, &failing, &redirect);
     driver.open(&link);
     driver.click("#authorize");
-    let page = driver.text();
+    let page = driver.text_after_navigation(&failing.url());
     let out = finish(child, stderr);
     check_exit(&out, 1);
     check(
