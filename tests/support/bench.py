@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""make bench: the tool's size and speed, measured, as one table.
+
+Each timing is the median of several runs (the count is in the table). Everything talks
+only to 127.0.0.1. Run through `make bench`, which builds the release and static binaries
+first. The Python SDK (PyPI `tiktok-shop-api`) is installed into a throwaway virtualenv
+under target/; its exchange_code and refresh against our sandbox double as a check that
+the sandbox behaves like TikTok to a client nobody here wrote.
+"""
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+RELEASE = os.path.join(ROOT, "target/release/tiktok-shop-auth")
+STATIC = os.path.join(ROOT, "target/x86_64-unknown-linux-musl/release/tiktok-shop-auth")
+VENV = os.path.join(ROOT, "target/bench-venv")
+RUNS = int(os.environ.get("BENCH_RUNS", "15"))
+BUILD_RUNS = int(os.environ.get("BENCH_BUILD_RUNS", "3"))
+KEY, SECRET = "benchkey", "bench-secret-0123456789"
+ENV = {"PATH": os.environ.get("PATH", ""), "TIKTOK_SHOP_APP_KEY": KEY, "TIKTOK_SHOP_APP_SECRET": SECRET,
+       "TIKTOK_SHOP_SERVICE_ID": "7001"}
+rows = []
+
+
+def row(what, value, target="", note=""):
+    rows.append((what, value, target, note))
+    print(f"  {what}: {value} {note}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def median(xs):
+    return statistics.median(xs)
+
+
+def ms(seconds):
+    return f"{seconds * 1000:.2f} ms"
+
+
+class Sandbox:
+    def __init__(self, redirect, auto=True):
+        args = [RELEASE, "sandbox", "--listen", "127.0.0.1:0", "--redirect-url", redirect]
+        if auto:
+            args.append("--auto-approve")
+        self.proc = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.url = self.proc.stdout.readline().strip().removeprefix("sandbox listening on ")
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+TIME = "/usr/bin/time"
+
+
+def peak_rss(args, env=ENV):
+    """Peak RSS (KiB) of one run, by GNU time: a child forked from this Python process
+    would report Python's own RSS, since Linux keeps the high-water mark across exec."""
+    with tempfile.NamedTemporaryFile("r") as out:
+        subprocess.run([TIME, "-f", "%M", "-o", out.name, *args], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return int(out.read().strip().splitlines()[-1])
+
+
+def fetch_location(url):
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a, **k):
+            return None
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        opener.open(url, timeout=10)
+    except urllib.error.HTTPError as e:
+        return e.headers["Location"]
+    raise RuntimeError("expected a redirect from " + url)
+
+
+def login_once(binary, workdir, sandbox, redirect, measure_redirect=False):
+    """One login with the bench as the browser. Returns (start->listening, redirect->file)."""
+    token = os.path.join(workdir, "token.json")
+    if os.path.exists(token):
+        os.remove(token)
+    port = int(redirect.rsplit(":", 1)[1].strip("/"))
+    args = [binary, "login", "--no-browser", "--redirect-url", redirect, "--token-file", token,
+            "--authorize-url", sandbox.url + "/open/authorize", "--auth-base", sandbox.url, "--timeout", "20"]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(args, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while True:  # start -> listening: the first moment the port accepts a connection
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("login exited early: " + proc.stderr.read())
+    listening = time.perf_counter() - t0
+    link = None
+    for line in proc.stderr:
+        if line.strip().startswith("http://"):
+            link = line.strip()
+            break
+    location = fetch_location(link)
+    t1 = time.perf_counter()
+    browser = threading.Thread(target=lambda: urllib.request.urlopen(location, timeout=20).read())
+    browser.start()
+    while not os.path.exists(token):
+        pass
+    written = time.perf_counter() - t1
+    browser.join()
+    proc.stderr.close()
+    if proc.wait() != 0:
+        raise RuntimeError(f"login exited {proc.returncode}")
+    return listening, written
+
+
+def run_timed(args, env=ENV):
+    t0 = time.perf_counter()
+    r = subprocess.run(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"{args[:2]} exited {r.returncode}: {r.stderr.decode()}")
+    return elapsed
+
+
+def login_rss(binary, sandbox, redirect, workdir):
+    """Peak RSS of a whole login (the scripted browser approves through the sandbox)."""
+    browser = f"python3 {ROOT}/tests/support/browser.py {workdir}/browser.log redirect={redirect},auto"
+    token = os.path.join(workdir, "rss-token.json")
+    return peak_rss([binary, "login", "--redirect-url", redirect, "--token-file", token, "--authorize-url",
+                     sandbox.url + "/open/authorize", "--auth-base", sandbox.url], env={**ENV, "BROWSER": browser})
+
+
+SDK_REFRESH = r"""
+import json, sys
+from tiktok_shop_api import TikTokShopAuth
+path, base = sys.argv[1], sys.argv[2]
+with open(path) as f:
+    saved = json.load(f)
+auth = TikTokShopAuth(sys.argv[3], sys.argv[4], "7001", base_url=base)
+t = auth.refresh(saved["data"]["refresh_token"])
+saved["data"].update(access_token=t.access_token, access_token_expire_in=t.access_token_expire_in,
+                     refresh_token=t.refresh_token, refresh_token_expire_in=t.refresh_token_expire_in)
+with open(path, "w") as f:
+    json.dump(saved, f, indent=2)
+"""
+
+SDK_COMPAT = r"""
+import sys
+from tiktok_shop_api import TikTokShopAuth, TikTokShopError
+base, code, key, secret = sys.argv[1:5]
+auth = TikTokShopAuth(key, secret, "7001", base_url=base)
+t = auth.exchange_code(code)
+assert t.access_token and t.access_token_expire_in > 0 and t.seller_name == "Sandbox Test Shop", t
+r = auth.refresh(t.refresh_token)
+assert r.refresh_token != t.refresh_token
+try:
+    auth.refresh(t.refresh_token)
+    raise SystemExit("a rotated refresh token was accepted")
+except TikTokShopError as e:
+    assert e.code == 36004005, e
+try:
+    auth.exchange_code(code)
+    raise SystemExit("a used code was accepted")
+except TikTokShopError as e:
+    assert e.code == 36004004, e
+print("ok")
+"""
+
+
+def sdk_python():
+    py = os.path.join(VENV, "bin", "python")
+    if not os.path.exists(py):
+        subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
+    ok = subprocess.run([py, "-c", "import tiktok_shop_api"], capture_output=True).returncode == 0
+    if not ok:
+        r = subprocess.run([py, "-m", "pip", "install", "-q", "tiktok-shop-api"], capture_output=True, text=True)
+        if r.returncode != 0:
+            print("cannot install the PyPI SDK tiktok-shop-api: " + r.stderr[-500:], file=sys.stderr)
+            return None
+    return py
+
+
+def main():
+    for b in (RELEASE, STATIC):
+        if not os.path.exists(b):
+            sys.exit(f"{b} is missing: run `make bench`, which builds it")
+    print(f"measuring ({RUNS} runs a timing, {BUILD_RUNS} clean builds)...", file=sys.stderr)
+    if not os.path.exists(TIME):
+        sys.exit(f"{TIME} is missing: `make bench` installs Debian's time package")
+    floor = median(peak_rss(["/bin/true"]) for _ in range(5))
+    row("release binary (stripped)", f"{os.path.getsize(RELEASE):,} B")
+    row("static musl binary (stripped)", f"{os.path.getsize(STATIC):,} B", "<= 2.4 MB")
+    tree = subprocess.run(["cargo", "tree", "--locked", "-e", "normal", "--prefix", "none", "--target", "x86_64-unknown-linux-gnu"],
+                          cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    crates = {l.split()[0] for l in tree.splitlines() if l.strip()} - {"tiktok-shop-auth"}
+    row("distinct crates (normal deps, Linux)", str(len(crates)), "<= 33")
+
+    build_dir = os.path.join(ROOT, "target", "bench-build")
+    times = []
+    for _ in range(BUILD_RUNS):  # BENCH_BUILD_RUNS=0 skips this (for a quick look)
+        shutil.rmtree(build_dir, ignore_errors=True)
+        t0 = time.perf_counter()
+        subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=ROOT, check=True,
+                       env={**os.environ, "CARGO_TARGET_DIR": build_dir})
+        times.append(time.perf_counter() - t0)
+    shutil.rmtree(build_dir, ignore_errors=True)
+    if times:
+        row("clean release build", f"{median(times):.1f} s", "<= 35 s", f"(median of {BUILD_RUNS}; {os.cpu_count()} cores)")
+
+    work = tempfile.mkdtemp(prefix="tsa-bench-")
+    try:
+        for label, binary in (("release", RELEASE), ("static", STATIC)):
+            port = free_port()
+            redirect = f"http://127.0.0.1:{port}/"
+            sandbox = Sandbox(redirect)
+            try:
+                results = [login_once(binary, work, sandbox, redirect) for _ in range(RUNS)]
+                rss = [login_rss(binary, sandbox, redirect, work) for _ in range(5)]
+            finally:
+                sandbox.stop()
+            row(f"login start -> listening ({label})", ms(median(r[0] for r in results)), "<= 2 ms", f"(median of {RUNS})")
+            row(f"login redirect -> file written ({label})", ms(median(r[1] for r in results)), "<= 102 ms", f"(median of {RUNS})")
+            row(f"login peak RSS ({label})", f"{median(rss) / 1024:.2f} MiB", "<= 3 MB (static)", "(median of 5)")
+
+        # refresh: one chain of rotating refresh tokens, first the tool, then the SDK.
+        port = free_port()
+        redirect = f"http://127.0.0.1:{port}/"
+        sandbox = Sandbox(redirect)
+        try:
+            login_once(RELEASE, work, sandbox, redirect)
+            token = os.path.join(work, "token.json")
+            per_binary = {}
+            for label, binary in (("release", RELEASE), ("static", STATIC)):
+                args = [binary, "refresh", "-q", "--token-file", token, "--auth-base", sandbox.url]
+                per_binary[label] = median(run_timed(args) for _ in range(RUNS))
+                rss = median(peak_rss(args) for _ in range(5))
+                row(f"refresh, whole process ({label})", ms(per_binary[label]), "", f"(median of {RUNS})")
+                row(f"refresh peak RSS ({label})", f"{rss / 1024:.2f} MiB", "<= 3 MB (static)", "(median of 5)")
+            py = sdk_python()
+            if py:
+                script = os.path.join(work, "sdk_refresh.py")
+                with open(script, "w") as f:
+                    f.write(SDK_REFRESH)
+                n = max(5, RUNS // 2)
+                sdk_t = median(run_timed([py, script, token, sandbox.url, KEY, SECRET], env={"PATH": ENV["PATH"]}) for _ in range(n))
+                row("refresh, PyPI tiktok-shop-api SDK, whole process", ms(sdk_t), "", f"(median of {n})")
+                ratio = sdk_t / per_binary["static"]
+                row("refresh speed-up over the SDK (static)", f"{ratio:.0f}x", ">= 20x")
+                # The tool must still accept what the SDK wrote.
+                run_timed([RELEASE, "refresh", "-q", "--token-file", token, "--auth-base", sandbox.url])
+        finally:
+            sandbox.stop()
+
+        row("peak RSS of /bin/true under the same measurement", f"{floor / 1024:.2f} MiB", "", "(the floor of the method)")
+        if py:
+            sandbox = Sandbox(f"http://127.0.0.1:{free_port()}/")
+            try:
+                location = fetch_location(sandbox.url + "/open/authorize?service_id=7001&state=s")
+                code = re.search(r"[?&]code=([^&]+)", location).group(1)
+                script = os.path.join(work, "sdk_compat.py")
+                with open(script, "w") as f:
+                    f.write(SDK_COMPAT)
+                r = subprocess.run([py, script, sandbox.url, code, KEY, SECRET], capture_output=True, text=True)
+                row("SDK exchange_code + refresh against the sandbox", "ok" if r.stdout.strip() == "ok" else "FAILED: " + (r.stderr or r.stdout)[-300:])
+            finally:
+                sandbox.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+    except OSError:
+        pass
+    print(f"\ntiktok-shop-auth bench, {time.strftime('%Y-%m-%d')}, {platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}")
+    print()
+    print("| figure | value | target | note |")
+    print("|---|---|---|---|")
+    for what, value, target, note in rows:
+        print(f"| {what} | {value} | {target} | {note} |")
+    if any(str(v).startswith("FAILED") for _, v, _, _ in rows):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
