@@ -109,6 +109,8 @@ OPTIONS:
     --if-expiring-within DURATION   do nothing (exit 0) while the access token is valid for longer
                                     than DURATION: 90s, 30m, 12h, 2d
     -q, --quiet                     print nothing on success (cron mails any output)
+    --lock-wait DURATION            how long to wait for another refresh or login holding the lock
+                                    before giving up with exit 1   [default: 2m]
     --app-key KEY                   [env: TIKTOK_SHOP_APP_KEY]
     --app-secret-file PATH          [env: TIKTOK_SHOP_APP_SECRET holds the secret itself]
     --token-file PATH               [env: TIKTOK_SHOP_TOKEN_FILE, default: tiktok-shop-token.json]
@@ -206,6 +208,8 @@ OPTIONS:
     --refresh-ttl DURATION    refresh token lifetime      [default: 365d]
     --fault KIND              test hook, off by default: the token endpoints answer with
                               html-502, empty, truncated, or ip-denied (code 36009033)
+    --clock-skew SECONDS      test hook, off by default: run the sandbox's clock this far
+                              ahead (or behind, negative) of this machine's
     -h, --help                this text
 ";
 
@@ -239,6 +243,7 @@ pub struct RefreshOptions {
     pub auth_base: String,
     pub if_expiring_within: Option<i64>,
     pub quiet: bool,
+    pub lock_wait: Duration,
 }
 
 pub struct StatusOptions {
@@ -269,6 +274,8 @@ pub struct SandboxOptions {
     pub access_ttl: i64,
     pub refresh_ttl: i64,
     pub fault: Option<Fault>,
+    /// Seconds added to the sandbox's clock (a test hook for clock-skew errors).
+    pub clock_skew: i64,
 }
 
 pub fn parse(args: Vec<OsString>) -> Result<Command, Error> {
@@ -415,6 +422,7 @@ fn parse_refresh(args: &mut Arguments) -> Result<RefreshOptions, Error> {
     let c = "refresh";
     let quiet = args.contains(["-q", "--quiet"]);
     let if_expiring_within = duration(args, c, "--if-expiring-within")?;
+    let lock_wait = duration(args, c, "--lock-wait")?.unwrap_or(120);
     let auth_base = string(args, c, "--auth-base")?;
     let token_file = token_file(args, c)?;
     let app = app(args, c)?;
@@ -424,6 +432,7 @@ fn parse_refresh(args: &mut Arguments) -> Result<RefreshOptions, Error> {
         auth_base: config::base_url("--auth-base", ENV_AUTH_BASE, auth_base, config::DEFAULT_AUTH_BASE)?,
         if_expiring_within,
         quiet,
+        lock_wait: Duration::from_secs(lock_wait as u64),
     })
 }
 
@@ -465,6 +474,10 @@ fn parse_sandbox(args: &mut Arguments) -> Result<SandboxOptions, Error> {
     };
     let access_ttl = duration(args, c, "--access-ttl")?.unwrap_or(7 * 86_400);
     let refresh_ttl = duration(args, c, "--refresh-ttl")?.unwrap_or(365 * 86_400);
+    let clock_skew: i64 = args
+        .opt_value_from_str("--clock-skew")
+        .map_err(|_| Error::Usage("--clock-skew must be a whole number of seconds, like 600 or -600".into()))?
+        .unwrap_or(0);
     let redirect = string(args, c, "--redirect-url")?;
     let app = app(args, c)?;
     Ok(SandboxOptions {
@@ -475,5 +488,6 @@ fn parse_sandbox(args: &mut Arguments) -> Result<SandboxOptions, Error> {
         access_ttl,
         refresh_ttl,
         fault,
+        clock_skew,
     })
 }

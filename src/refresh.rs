@@ -8,14 +8,10 @@ use crate::cli::{RefreshOptions, StatusOptions};
 use crate::error::Error;
 use crate::{expiry, summary, tiktok, token_file};
 use std::path::Path;
-use std::time::Duration;
-
-/// How long `refresh` waits for another run holding the lock (a few slow requests).
-pub const LOCK_WAIT: Duration = Duration::from_secs(120);
 
 pub fn refresh(opts: &RefreshOptions) -> Result<(), Error> {
     let agent = tiktok::agent()?;
-    let _lock = token_file::lock(&opts.token_file, LOCK_WAIT)?;
+    let _lock = token_file::lock(&opts.token_file, opts.lock_wait)?;
     let (_, tokens) = token_file::read(&opts.token_file)?;
     let now = expiry::now();
     if let Some(within) = opts.if_expiring_within

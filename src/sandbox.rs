@@ -78,6 +78,11 @@ pub fn run(opts: &SandboxOptions) -> Result<(), Error> {
 }
 
 impl Sandbox<'_> {
+    /// The sandbox's clock: the real one, shifted by `--clock-skew` (a test hook).
+    fn now(&self) -> i64 {
+        expiry::now() + self.opts.clock_skew
+    }
+
     fn handle(&mut self, request: Request) {
         let target = request.url().to_string();
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
@@ -96,7 +101,7 @@ impl Sandbox<'_> {
             (true, "/api/v2/token/get") => self.token_get(request, &params),
             (true, "/api/v2/token/refresh") => self.token_refresh(request, &params),
             (true, tiktok::SHOPS_PATH) => self.shops(request, &params, token.as_deref()),
-            _ => send(request, 404, "text/plain; charset=utf-8", "404 page not found".into(), None),
+            _ => self.send(request, 404, "text/plain; charset=utf-8", "404 page not found".into(), None),
         }
     }
 
@@ -107,12 +112,12 @@ impl Sandbox<'_> {
                 "Missing service_id",
                 "<p>The authorization link has no <code>service_id</code>. Copy the link from Partner Center.</p>",
             );
-            return send(request, 400, "text/html; charset=utf-8", page, None);
+            return self.send(request, 400, "text/html; charset=utf-8", page, None);
         };
         let state = url::get(params, "state").unwrap_or("");
         if self.opts.auto_approve {
             let location = self.redirect_location(true, state);
-            return send(request, 302, "text/plain; charset=utf-8", String::new(), Some(&location));
+            return self.send(request, 302, "text/plain; charset=utf-8", String::new(), Some(&location));
         }
         let hidden = |decision: &str| {
             format!(
@@ -137,20 +142,26 @@ impl Sandbox<'_> {
             deny = hidden("deny"),
             approve = hidden("approve"),
         );
-        send(request, 200, "text/html; charset=utf-8", html::page(Tone::Neutral, "Authorize this app?", &body), None);
+        self.send(
+            request,
+            200,
+            "text/html; charset=utf-8",
+            html::page(Tone::Neutral, "Authorize this app?", &body),
+            None,
+        );
     }
 
     fn decide(&mut self, request: Request, params: &[(String, String)]) {
         let approve = url::get(params, "decision") == Some("approve");
         let location = self.redirect_location(approve, url::get(params, "state").unwrap_or(""));
-        send(request, 302, "text/plain; charset=utf-8", String::new(), Some(&location));
+        self.send(request, 302, "text/plain; charset=utf-8", String::new(), Some(&location));
     }
 
     /// The registered redirect URL with what TikTok Shop appends to it.
     fn redirect_location(&mut self, approve: bool, state: &str) -> String {
         let query = if approve {
             let code = format!("ROW_{}", random_urlsafe(24).unwrap_or_default());
-            self.codes.insert(code.clone(), expiry::now());
+            self.codes.insert(code.clone(), self.now());
             url::encode_query(&[
                 ("code", code.as_str()),
                 ("state", state),
@@ -170,17 +181,17 @@ impl Sandbox<'_> {
     /// the grant type. `Err` is the answer already sent.
     fn check_token_call(&self, request: Request, params: &[(String, String)], grant_type: &str) -> Result<Request, ()> {
         if let Some(fault) = self.opts.fault {
-            send_fault(request, fault);
+            self.send_fault(request, fault);
             return Err(());
         }
         let app_ok = url::get(params, "app_key") == Some(self.opts.app.key.as_str())
             && url::get(params, "app_secret") == Some(self.opts.app.secret.expose());
         if !app_ok {
-            send_api(request, 200, 36004002, "invalid app_key or app_secret", Value::Null);
+            self.send_api(request, 200, 36004002, "invalid app_key or app_secret", Value::Null);
             return Err(());
         }
         if url::get(params, "grant_type") != Some(grant_type) {
-            send_api(request, 200, 36004003, &format!("invalid grant_type, expected {grant_type}"), Value::Null);
+            self.send_api(request, 200, 36004003, &format!("invalid grant_type, expected {grant_type}"), Value::Null);
             return Err(());
         }
         Ok(request)
@@ -188,32 +199,32 @@ impl Sandbox<'_> {
 
     fn token_get(&mut self, request: Request, params: &[(String, String)]) {
         let Ok(request) = self.check_token_call(request, params, "authorized_code") else { return };
-        let now = expiry::now();
+        let now = self.now();
         let code = url::get(params, "auth_code").unwrap_or("");
         // A code is spent by its first use, whether it was still fresh or not.
         match self.codes.remove(code) {
             Some(issued) if now - issued <= CODE_LIFETIME => {
                 let data = self.issue(now);
-                send_api(request, 200, 0, "success", data);
+                self.send_api(request, 200, 0, "success", data);
             }
-            _ => send_api(request, 200, 36004004, "invalid auth code", Value::Null),
+            _ => self.send_api(request, 200, 36004004, "invalid auth code", Value::Null),
         }
     }
 
     fn token_refresh(&mut self, request: Request, params: &[(String, String)]) {
         let Ok(request) = self.check_token_call(request, params, "refresh_token") else { return };
-        let now = expiry::now();
+        let now = self.now();
         let token = url::get(params, "refresh_token").unwrap_or("");
         match self.refresh.remove(token) {
-            None => send_api(request, 200, 36004005, "can not find related auth record", Value::Null),
+            None => self.send_api(request, 200, 36004005, "can not find related auth record", Value::Null),
             Some(grant) if grant.refresh_expires_at <= now => {
-                send_api(request, 200, 36004001, "rt has expired", Value::Null)
+                self.send_api(request, 200, 36004001, "rt has expired", Value::Null)
             }
             Some(grant) => {
                 // Rotation: the old refresh token is gone, and so is its access token.
                 self.access.remove(&grant.access_token);
                 let data = self.issue(now);
-                send_api(request, 200, 0, "success", data);
+                self.send_api(request, 200, 0, "success", data);
             }
         }
     }
@@ -243,14 +254,14 @@ impl Sandbox<'_> {
     }
 
     fn shops(&mut self, request: Request, params: &[(String, String)], token: Option<&str>) {
-        let now = expiry::now();
+        let now = self.now();
         if url::get(params, "app_key") != Some(self.opts.app.key.as_str()) {
-            return send_api(request, 401, 106003, "invalid app_key", Value::Null);
+            return self.send_api(request, 401, 106003, "invalid app_key", Value::Null);
         }
         let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let expected = tiktok::sign(self.opts.app.secret.expose(), tiktok::SHOPS_PATH, &pairs, b"");
         if url::get(params, "sign") != Some(expected.as_str()) {
-            return send_api(
+            return self.send_api(
                 request,
                 401,
                 106001,
@@ -261,7 +272,7 @@ impl Sandbox<'_> {
         match url::get(params, "timestamp").and_then(|t| t.parse::<i64>().ok()) {
             Some(ts) if (now - 300..=now + 30).contains(&ts) => {}
             _ => {
-                return send_api(
+                return self.send_api(
                     request,
                     401,
                     106002,
@@ -271,7 +282,7 @@ impl Sandbox<'_> {
             }
         }
         match token.and_then(|t| self.access.get(t)) {
-            None => send_api(
+            None => self.send_api(
                 request,
                 401,
                 105001,
@@ -279,7 +290,7 @@ impl Sandbox<'_> {
                 Value::Null,
             ),
             Some(expires) if *expires <= now => {
-                send_api(request, 401, 105002, "Expired credentials: the access token has expired", Value::Null)
+                self.send_api(request, 401, 105002, "Expired credentials: the access token has expired", Value::Null)
             }
             Some(_) => {
                 let shop = json!({
@@ -290,7 +301,7 @@ impl Sandbox<'_> {
                     "cipher": "GCP_sandboxCipherSaNdBoX0000000001",
                     "code": "GBLCSANDBOX1",
                 });
-                send_api(request, 200, 0, "Success", json!({ "shops": [shop] }));
+                self.send_api(request, 200, 0, "Success", json!({ "shops": [shop] }));
             }
         }
     }
@@ -313,46 +324,49 @@ fn masked_query(params: &[(String, String)]) -> String {
     format!("?{}", shown.join("&"))
 }
 
-fn send(request: Request, status: u16, content_type: &str, body: String, location: Option<&str>) {
-    let mut response = Response::from_string(body).with_status_code(status);
-    let mut headers = vec![
-        ("Content-Type", content_type.to_string()),
-        ("Cache-Control", "no-store".into()),
-        ("Referrer-Policy", "no-referrer".into()),
-    ];
-    if let Some(location) = location {
-        headers.push(("Location", location.to_string()));
-    }
-    for (name, value) in headers {
-        if let Ok(header) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            response.add_header(header);
+impl Sandbox<'_> {
+    fn send(&self, request: Request, status: u16, content_type: &str, body: String, location: Option<&str>) {
+        let mut response = Response::from_string(body).with_status_code(status);
+        let mut headers = vec![
+            ("Content-Type", content_type.to_string()),
+            ("Cache-Control", "no-store".into()),
+            ("Referrer-Policy", "no-referrer".into()),
+            ("Date", expiry::http_date(self.now())),
+        ];
+        if let Some(location) = location {
+            headers.push(("Location", location.to_string()));
         }
+        for (name, value) in headers {
+            if let Ok(header) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+                response.add_header(header);
+            }
+        }
+        let _ = request.respond(response);
     }
-    let _ = request.respond(response);
-}
 
-/// TikTok's envelope: `code`, `message`, `request_id`, `data`.
-fn send_api(request: Request, status: u16, code: i64, message: &str, data: Value) {
-    let request_id = format!(
-        "{}{}",
-        expiry::now(),
-        random_urlsafe(9).unwrap_or_default().to_ascii_uppercase().replace(['-', '_'], "0")
-    );
-    let body = json!({ "code": code, "message": message, "request_id": request_id, "data": data });
-    send(request, status, "application/json; charset=utf-8", body.to_string(), None);
-}
+    /// TikTok's envelope: `code`, `message`, `request_id`, `data`.
+    fn send_api(&self, request: Request, status: u16, code: i64, message: &str, data: Value) {
+        let request_id = format!(
+            "{}{}",
+            self.now(),
+            random_urlsafe(9).unwrap_or_default().to_ascii_uppercase().replace(['-', '_'], "0")
+        );
+        let body = json!({ "code": code, "message": message, "request_id": request_id, "data": data });
+        self.send(request, status, "application/json; charset=utf-8", body.to_string(), None);
+    }
 
-fn send_fault(request: Request, fault: Fault) {
-    match fault {
-        Fault::Html502 => send(
-            request,
-            502,
-            "text/html",
-            "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>".into(),
-            None,
-        ),
-        Fault::Empty => send(request, 200, "application/json", String::new(), None),
-        Fault::Truncated => send(request, 200, "application/json", r#"{"code":0,"message":"success","request_id":"2026","data":{"access_token":"TTP_"#.into(), None),
-        Fault::IpDenied => send_api(request, 200, 36009033, "Access denied. Your IP address is not in the IP allow list configured for this app.", Value::Null),
+    fn send_fault(&self, request: Request, fault: Fault) {
+        match fault {
+            Fault::Html502 => self.send(
+                request,
+                502,
+                "text/html",
+                "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>".into(),
+                None,
+            ),
+            Fault::Empty => self.send(request, 200, "application/json", String::new(), None),
+            Fault::Truncated => self.send(request, 200, "application/json", r#"{"code":0,"message":"success","request_id":"2026","data":{"access_token":"TTP_"#.into(), None),
+            Fault::IpDenied => self.send_api(request, 200, 36009033, "Access denied. Your IP address is not in the IP allow list configured for this app.", Value::Null),
+        }
     }
 }

@@ -132,7 +132,7 @@ fn get(
         request.call().map_err(|e| Error::Network(scrub(format!("request to {endpoint} failed: {}", describe(&e)))))?;
     let status = response.status().as_u16();
     let content_type = header(&response, "content-type").unwrap_or_default();
-    let date = header(&response, "date").and_then(|d| parse_http_date(&d));
+    let date = header(&response, "date").and_then(|d| crate::expiry::parse_http_date(&d));
     let body = response.body_mut().with_config().limit(MAX_BODY).read_to_vec().map_err(|e| {
         Error::Network(scrub(format!("reading the answer of {endpoint} (HTTP {status}) failed: {}", describe(&e))))
     })?;
@@ -273,28 +273,6 @@ pub fn sign(secret: &str, path: &str, query: &[(&str, &str)], body: &[u8]) -> St
     tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// An RFC 7231 IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) as a Unix time.
-pub fn parse_http_date(text: &str) -> Option<i64> {
-    let parts: Vec<&str> = text.split_whitespace().collect();
-    let [_, day, month, year, clock, "GMT"] = parts.as_slice() else { return None };
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        .iter()
-        .position(|m| m == month)? as i64
-        + 1;
-    let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
-    let hms: Vec<i64> = clock.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
-    let [h, m, s] = hms.as_slice() else { return None };
-    // days_from_civil, the inverse of expiry::utc's calendar.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + m * 60 + s)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,13 +314,6 @@ mod tests {
             "{\"name\":\"裙子\"}".as_bytes(),
         );
         assert_eq!(got, expected);
-    }
-
-    #[test]
-    fn parses_http_dates() {
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
-        assert_eq!(parse_http_date("Mon, 15 Aug 2022 09:46:23 GMT"), Some(1_660_556_783));
-        assert_eq!(parse_http_date("yesterday"), None);
     }
 
     fn answer(status: u16, content_type: &str, body: &str) -> Answer {

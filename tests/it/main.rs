@@ -6,6 +6,7 @@
 mod cli;
 mod login;
 mod manual;
+mod network;
 mod real_browser;
 mod refresh;
 mod shops;

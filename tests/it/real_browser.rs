@@ -92,7 +92,11 @@ impl Driver {
     fn text_after_navigation(&self, from: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let v = self.call("POST", "/execute/sync", Some(serde_json::json!({"script": "return document.readyState", "args": []})));
+            let v = self.call(
+                "POST",
+                "/execute/sync",
+                Some(serde_json::json!({"script": "return document.readyState", "args": []})),
+            );
             if (v["value"] == "complete" && !self.url().starts_with(from)) || Instant::now() > deadline {
                 return self.text();
             }
