@@ -28,9 +28,11 @@ test: browser-deps
 	else echo "real-browser test: SKIPPED (Debian's chromium/chromium-driver could not be installed here)"; fi
 
 fmt:
+	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 	$(CARGO) fmt --check
 
 clippy:
+	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
 check: fmt clippy test

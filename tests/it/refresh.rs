@@ -271,3 +271,29 @@ fn status_and_token_on_fresh_and_expired_files() {
     check_exit(&out, 5);
     check(out.stdout.is_empty() && out.stderr.contains("run `tiktok-shop-auth refresh`"), "nothing on stdout", &out);
 }
+
+#[test]
+fn unreadable_token_file_exits_1_and_names_it() {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new("unreadable");
+        std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let token = token_json("TTP_accessAccessAccess", now() + 3600, "TTP_refreshRefreshRefr", now() + 86_400);
+        std::fs::write(dir.path(FILE), &token).unwrap();
+        std::fs::set_permissions(dir.path(FILE), std::fs::Permissions::from_mode(0o000)).unwrap();
+        for args in [&["status"][..], &["token"], &["refresh", "--auth-base", "http://127.0.0.1:9"]] {
+            let command = args[0];
+            let out = run(unprivileged(tool(&dir, args)));
+            check_exit(&out, 1);
+            check(out.stderr.contains("failed to read the token file") && out.stderr.contains(FILE), command, &out);
+            check(out.stdout.is_empty(), "nothing on stdout", &out);
+        }
+        std::fs::set_permissions(dir.path(FILE), std::fs::Permissions::from_mode(0o600)).unwrap();
+        check(
+            std::fs::read_to_string(dir.path(FILE)).unwrap() == token,
+            "file intact",
+            &Out { code: None, stdout: String::new(), stderr: String::new() },
+        );
+    }
+}
