@@ -206,17 +206,11 @@ fn localhost_listens_on_both_loopbacks_and_nothing_else() {
     let port = free_port();
     let redirect = redirect_for(port);
     let sandbox = Sandbox::start(&dir, &redirect, &[]);
-    let mut args = vec![
-        "login".to_string(),
-        "--redirect-url".into(),
-        redirect.clone(),
-        "--no-browser".into(),
-        "--timeout".into(),
-        "5".into(),
-    ];
-    args.extend(sandbox.login_flags());
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut child = tool(&dir, &refs).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child = sandbox
+        .login_command(&dir, &redirect, &["--no-browser", "--timeout", "5"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
@@ -341,11 +335,8 @@ fn unwritable_token_location_fails_before_the_browser_opens() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
         std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut args = vec!["login".to_string(), "--redirect-url".into(), redirect.clone(), "--token-file".into()];
-        args.push(ro.join("token.json").display().to_string());
-        args.extend(sandbox.login_flags());
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = run(unprivileged(tool(&dir, &refs)));
+        let token = ro.join("token.json").display().to_string();
+        let out = run(unprivileged(sandbox.login_command(&dir, &redirect, &["--token-file", &token])));
         check_exit(&out, 1);
         check(
             out.stderr.contains("ro/") && out.stderr.contains("ermission denied"),
@@ -362,10 +353,7 @@ fn a_browser_that_cannot_start_is_not_fatal() {
     let dir = TempDir::new("login-nobrowser");
     let redirect = redirect_for(free_port());
     let sandbox = Sandbox::start(&dir, &redirect, &[]);
-    let mut args = vec!["login".to_string(), "--redirect-url".into(), redirect.clone(), "--timeout".into(), "1".into()];
-    args.extend(sandbox.login_flags());
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut cmd = tool(&dir, &refs);
+    let mut cmd = sandbox.login_command(&dir, &redirect, &["--timeout", "1"]);
     cmd.env("BROWSER", "/nonexistent/browser --flag");
     let out = run(cmd);
     check_exit(&out, 3);

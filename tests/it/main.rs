@@ -135,10 +135,13 @@ impl Sandbox {
         format!("http://{}", self.addr)
     }
 
-    /// Flags that point `login` at this sandbox.
-    pub fn login_flags(&self) -> Vec<String> {
-        let authorize = format!("{}/open/authorize", self.url());
-        ["--service-id", "7001", "--authorize-url", &authorize, "--auth-base", &self.url()].map(String::from).to_vec()
+    /// `login` pointed at this sandbox, sending the browser back to `redirect`.
+    pub fn login_command(&self, dir: &TempDir, redirect: &str, extra: &[&str]) -> Command {
+        let (authorize, base) = (format!("{}/open/authorize", self.url()), self.url());
+        let mut args = vec!["login", "--redirect-url", redirect, "--service-id", "7001", "--authorize-url", &authorize];
+        args.extend_from_slice(&["--auth-base", &base]);
+        args.extend_from_slice(extra);
+        tool(dir, &args)
     }
 
     pub fn log(&self) -> String {
@@ -202,11 +205,7 @@ pub fn step<'a>(log: &'a [Value], name: &str) -> &'a Value {
 pub fn login(dir: &TempDir, sandbox: &Sandbox, redirect: &str, actions: &str, extra: &[&str]) -> (Out, Vec<Value>) {
     let log = dir.path(&format!("browser-{}.log", std::process::id()));
     let _ = std::fs::remove_file(&log);
-    let mut args: Vec<String> = vec!["login".into(), "--redirect-url".into(), redirect.into()];
-    args.extend(sandbox.login_flags());
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut cmd = tool(dir, &arg_refs);
+    let mut cmd = sandbox.login_command(dir, redirect, extra);
     cmd.env("BROWSER", browser_env(&log, actions, redirect));
     let out = run(cmd);
     let steps = browser_log(&log);
@@ -223,6 +222,22 @@ pub fn logged_in(dir: &TempDir, sandbox_extra: &[&str]) -> Sandbox {
     let (out, _) = login(dir, &sandbox, &redirect, "auto", &[]);
     check_exit(&out, 0);
     sandbox
+}
+
+/// Reads a child's stderr up to the line holding the authorization link; returns the link
+/// (if one came before the end) and everything read so far.
+pub fn read_until_link(stderr: &mut impl BufRead) -> (Option<String>, String) {
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).expect("read stderr") == 0 {
+            return (None, seen);
+        }
+        seen.push_str(&line);
+        if let Some(rest) = line.trim().strip_prefix("http://") {
+            return (Some(format!("http://{rest}")), seen);
+        }
+    }
 }
 
 pub fn read_json(path: &Path) -> Value {

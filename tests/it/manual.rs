@@ -1,7 +1,7 @@
 //! `login --manual`: no listener, no browser; the address the browser landed on (or the
 //! bare code) is pasted on stdin, here from a pipe as a script would.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::process::Stdio;
 
 use crate::*;
@@ -9,25 +9,17 @@ use crate::*;
 /// Starts `login --manual`, reads the link it prints, lets `answer` turn the link into what
 /// the user pastes, pastes it, and returns the outcome.
 fn manual(dir: &TempDir, sandbox: &Sandbox, extra: &[&str], answer: impl FnOnce(&str) -> Option<String>) -> Out {
-    let mut args =
-        vec!["login".to_string(), "--manual".into(), "--redirect-url".into(), "http://localhost:3017/".into()];
-    args.extend(sandbox.login_flags());
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut child =
-        tool(dir, &refs).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut args = vec!["--manual"];
+    args.extend_from_slice(extra);
+    let mut child = sandbox
+        .login_command(dir, "http://localhost:3017/", &args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    let link = loop {
-        let mut line = String::new();
-        if stderr.read_line(&mut line).unwrap() == 0 {
-            break None;
-        }
-        seen.push_str(&line);
-        if let Some(l) = line.trim().strip_prefix("http://") {
-            break Some(format!("http://{l}"));
-        }
-    };
+    let (link, seen) = read_until_link(&mut stderr);
     let mut stdin = child.stdin.take().unwrap();
     if let Some(text) = link.as_deref().and_then(answer) {
         writeln!(stdin, "{text}").unwrap();
@@ -115,11 +107,13 @@ fn end_of_input_and_timeout_exit_3() {
     check(out.stderr.contains("stdin ended"), "end of input", &out);
 
     // A terminal that never answers: stdin stays open, the timeout ends the wait.
-    let mut args = vec!["login".to_string(), "--manual".into(), "--timeout".into(), "1".into()];
-    args.extend(sandbox.login_flags());
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut child =
-        tool(&dir, &refs).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = sandbox
+        .login_command(&dir, "http://localhost:3017/", &["--manual", "--timeout", "1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let _keep_open = child.stdin.take();
     let start = Instant::now();
     while child.try_wait().unwrap().is_none() && start.elapsed() < Duration::from_secs(20) {

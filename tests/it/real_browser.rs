@@ -7,7 +7,7 @@
 //! The test is `#[ignore]`d so that a machine without Chromium reports it as ignored, never
 //! as passed; `make test` installs Chromium and runs it explicitly with `--ignored`.
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 
@@ -163,25 +163,15 @@ fn start_login(
     sandbox: &Sandbox,
     redirect: &str,
 ) -> (Child, String, BufReader<std::process::ChildStderr>) {
-    let mut args = vec![
-        "login".to_string(),
-        "--no-browser".into(),
-        "--redirect-url".into(),
-        redirect.into(),
-        "--timeout".into(),
-        "60".into(),
-    ];
-    args.extend(sandbox.login_flags());
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut child = tool(dir, &refs).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("login");
+    let mut child = sandbox
+        .login_command(dir, redirect, &["--no-browser", "--timeout", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("login");
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let link = loop {
-        let mut line = String::new();
-        assert!(stderr.read_line(&mut line).expect("read") > 0, "login printed no link");
-        if let Some(l) = line.trim().strip_prefix("http://") {
-            break format!("http://{l}");
-        }
-    };
+    let (link, seen) = read_until_link(&mut stderr);
+    let link = link.unwrap_or_else(|| panic!("login printed no link:\n{seen}"));
     (child, link, stderr)
 }
 
