@@ -117,7 +117,7 @@ fn exchange_and_save(
     agent: &ureq::Agent,
     code: &Secret,
 ) -> Result<(Value, std::path::PathBuf), Error> {
-    let value = tiktok::exchange_code(agent, &opts.auth_base, &opts.app.key, &opts.app.secret, code)?;
+    let value = tiktok::exchange_code(agent, &opts.auth_base, &opts.app, code)?;
     // A refresh running from cron must not write an older token over this one.
     let _lock = token_file::lock(&opts.token_file, LOCK_WAIT)?;
     let written = token_file::write_atomically(&opts.token_file, &value)?;

@@ -36,7 +36,7 @@ pub fn refresh(opts: &RefreshOptions) -> Result<(), Error> {
     }
     // The refresh token may be spent by the call: be sure the answer can be saved first.
     token_file::check_writable(&opts.token_file)?;
-    let value = tiktok::refresh(&agent, &opts.auth_base, &opts.app.key, &opts.app.secret, &tokens.refresh_token).map_err(|e| match e {
+    let value = tiktok::refresh(&agent, &opts.auth_base, &opts.app, &tokens.refresh_token).map_err(|e| match e {
         Error::TikTok(api) if tiktok::needs_new_login(api.code) => Error::NeedLogin(format!(
             "{api}: the refresh token in `{path}` is no longer accepted; run `tiktok-shop-auth login` (the file was left as it was)"
         )),

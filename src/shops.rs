@@ -12,8 +12,7 @@ pub fn run(opts: &ShopsOptions) -> Result<(), Error> {
     let (_, tokens) = token_file::read(&opts.token_file)?;
     let now = expiry::now();
     refresh::check_access_valid(&opts.token_file, tokens.access_expires_at, now)?;
-    let value =
-        tiktok::authorized_shops(&agent, &opts.api_base, &opts.app.key, &opts.app.secret, &tokens.access_token, now)?;
+    let value = tiktok::authorized_shops(&agent, &opts.api_base, &opts.app, &tokens.access_token, now)?;
     let shops = value.pointer("/data/shops").and_then(Value::as_array).cloned().unwrap_or_default();
     if opts.json {
         println!("{}", Value::Array(shops));

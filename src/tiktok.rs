@@ -14,6 +14,7 @@ use serde_json::Value;
 use ureq::Agent;
 use ureq::tls::{RootCerts, TlsConfig};
 
+use crate::config::App;
 use crate::error::{ApiError, Error};
 use crate::secret::Secret;
 
@@ -49,49 +50,34 @@ pub fn agent() -> Result<Agent, Error> {
 }
 
 /// `GET /api/v2/token/get`: an authorization code for tokens.
-pub fn exchange_code(
-    agent: &Agent,
-    auth_base: &str,
-    app_key: &str,
-    secret: &Secret,
-    code: &Secret,
-) -> Result<Value, Error> {
-    let query = [
-        ("app_key", app_key),
-        ("app_secret", secret.expose()),
-        ("auth_code", code.expose()),
-        ("grant_type", "authorized_code"),
-    ];
-    token_call(agent, auth_base, "/api/v2/token/get", &query, &[secret, code])
+pub fn exchange_code(agent: &Agent, auth_base: &str, app: &App, code: &Secret) -> Result<Value, Error> {
+    token_call(agent, auth_base, "/api/v2/token/get", app, ("auth_code", code), "authorized_code")
 }
 
 /// `GET /api/v2/token/refresh`: a refresh token for new tokens.
-pub fn refresh(
-    agent: &Agent,
-    auth_base: &str,
-    app_key: &str,
-    secret: &Secret,
-    refresh_token: &Secret,
-) -> Result<Value, Error> {
-    let query = [
-        ("app_key", app_key),
-        ("app_secret", secret.expose()),
-        ("refresh_token", refresh_token.expose()),
-        ("grant_type", "refresh_token"),
-    ];
-    token_call(agent, auth_base, "/api/v2/token/refresh", &query, &[secret, refresh_token])
+pub fn refresh(agent: &Agent, auth_base: &str, app: &App, refresh_token: &Secret) -> Result<Value, Error> {
+    token_call(agent, auth_base, "/api/v2/token/refresh", app, ("refresh_token", refresh_token), "refresh_token")
 }
 
+/// Both token endpoints: a GET with the app's credentials, one grant and its type.
 fn token_call(
     agent: &Agent,
     base: &str,
     path: &'static str,
-    query: &[(&str, &str)],
-    secrets: &[&Secret],
+    app: &App,
+    (grant_name, grant): (&str, &Secret),
+    grant_type: &str,
 ) -> Result<Value, Error> {
-    let url = format!("{base}{path}?{}", crate::url::encode_query(query));
+    let query = [
+        ("app_key", app.key.as_str()),
+        ("app_secret", app.secret.expose()),
+        (grant_name, grant.expose()),
+        ("grant_type", grant_type),
+    ];
+    let secrets = [&app.secret, grant];
+    let url = format!("{base}{path}?{}", crate::url::encode_query(&query));
     let endpoint = format!("{base}{path}");
-    let answer = get(agent, &url, &endpoint, &[], secrets)?;
+    let answer = get(agent, &url, &endpoint, &[], &secrets)?;
     let value = check_envelope(path, &answer, &endpoint)?;
     let data = value.get("data");
     for field in ["access_token", "refresh_token"] {
@@ -216,14 +202,13 @@ pub const SHOPS_PATH: &str = "/authorization/202309/shops";
 pub fn authorized_shops(
     agent: &Agent,
     api_base: &str,
-    app_key: &str,
-    secret: &Secret,
+    app: &App,
     access_token: &Secret,
     now: i64,
 ) -> Result<Value, Error> {
-    let timestamp = now.to_string();
-    let sign = sign(secret.expose(), SHOPS_PATH, &[("app_key", app_key), ("timestamp", &timestamp)], b"");
-    let query = [("app_key", app_key), ("timestamp", timestamp.as_str()), ("sign", sign.as_str())];
+    let (key, secret, timestamp) = (app.key.as_str(), &app.secret, now.to_string());
+    let sign = sign(secret.expose(), SHOPS_PATH, &[("app_key", key), ("timestamp", &timestamp)], b"");
+    let query = [("app_key", key), ("timestamp", timestamp.as_str()), ("sign", sign.as_str())];
     let url = format!("{api_base}{SHOPS_PATH}?{}", crate::url::encode_query(&query));
     let endpoint = format!("{api_base}{SHOPS_PATH}");
     let headers = [("x-tts-access-token", access_token.expose()), ("content-type", "application/json")];
