@@ -171,6 +171,11 @@ pub fn check_envelope(what: &'static str, answer: &Answer, endpoint: &str) -> Re
     let code = value.get("code").and_then(Value::as_i64);
     match code {
         Some(0) if answer.status == 200 => Ok(value),
+        Some(0) => Err(Error::Network(format!(
+            "{endpoint} answered HTTP {} although its JSON says code 0 (request_id {})",
+            answer.status,
+            request_id(&value)
+        ))),
         Some(code) => Err(Error::TikTok(ApiError {
             endpoint: what,
             http_status: answer.status,
@@ -326,5 +331,9 @@ mod tests {
         .to_string();
         assert_eq!(e, "/t answered code 36004004: invalid auth code (request_id R1)");
         assert!(check_envelope("/t", &answer(200, "application/json", r#"{"code":0,"data":{}}"#), "x").is_ok());
+        let e = check_envelope("/t", &answer(503, "application/json", r#"{"code":0,"request_id":"R2"}"#), "x").unwrap_err();
+        assert_eq!(e.to_string(), "x answered HTTP 503 although its JSON says code 0 (request_id R2)");
+        let e = check_envelope("/t", &answer(200, "text/plain", "404 page not found"), "x").unwrap_err();
+        assert!(e.to_string().contains("not JSON"), "{e}");
     }
 }
