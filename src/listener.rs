@@ -24,6 +24,8 @@ pub const POLL: Duration = Duration::from_millis(100);
 pub struct Listener {
     servers: Vec<(SocketAddr, Server)>,
     path: String,
+    /// The redirect URL as it must be registered, for messages.
+    redirect: String,
 }
 
 /// What the redirect said, with the browser's request held open for the answer.
@@ -67,7 +69,7 @@ pub fn bind(redirect: &HttpUrl) -> Result<Listener, Error> {
     if servers.is_empty() {
         return Err(Error::Local(format!("cannot listen on loopback port {port}: {}", unavailable.join("; "))));
     }
-    Ok(Listener { servers, path: redirect.path.clone() })
+    Ok(Listener { servers, path: redirect.path.clone(), redirect: redirect.to_string() })
 }
 
 impl Listener {
@@ -94,7 +96,7 @@ impl Listener {
                     "no redirect arrived within {} s: check that the app's redirect URL in Partner Center is exactly {} \
                      (trailing slash included), that the seller finished in the browser, and raise --timeout if needed",
                     timeout.as_secs(),
-                    self.describe()
+                    self.redirect
                 )));
             }
             tick(deadline - now);
@@ -108,13 +110,6 @@ impl Listener {
                     return Ok(redirect);
                 }
             }
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self.servers.first() {
-            Some((addr, _)) => format!("http://localhost:{}{}", addr.port(), self.path),
-            None => self.path.clone(),
         }
     }
 
