@@ -331,7 +331,8 @@ mod tests {
         .to_string();
         assert_eq!(e, "/t answered code 36004004: invalid auth code (request_id R1)");
         assert!(check_envelope("/t", &answer(200, "application/json", r#"{"code":0,"data":{}}"#), "x").is_ok());
-        let e = check_envelope("/t", &answer(503, "application/json", r#"{"code":0,"request_id":"R2"}"#), "x").unwrap_err();
+        let e =
+            check_envelope("/t", &answer(503, "application/json", r#"{"code":0,"request_id":"R2"}"#), "x").unwrap_err();
         assert_eq!(e.to_string(), "x answered HTTP 503 although its JSON says code 0 (request_id R2)");
         let e = check_envelope("/t", &answer(200, "text/plain", "404 page not found"), "x").unwrap_err();
         assert!(e.to_string().contains("not JSON"), "{e}");

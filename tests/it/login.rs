@@ -315,7 +315,7 @@ fn port_in_use_is_an_error_naming_the_port() {
 
 #[test]
 fn unwritable_token_location_fails_before_the_browser_opens() {
-    let dir = TempDir::new("login-unwritable");
+    let dir = TempDir::public("login-unwritable");
     let redirect = redirect_for(free_port());
     let sandbox = Sandbox::start(&dir, &redirect, &["--auto-approve"]);
     // A regular file where a directory should be: no user, root included, can write there.
@@ -334,9 +334,8 @@ fn unwritable_token_location_fails_before_the_browser_opens() {
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
-        std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
         let token = ro.join("token.json").display().to_string();
-        let out = run(unprivileged(sandbox.login_command(&dir, &redirect, &["--token-file", &token])));
+        let out = run(unprivileged(sandbox.login_command(&dir, &redirect, &["--token-file", &token]), &dir));
         check_exit(&out, 1);
         check(
             out.stderr.contains("ro/") && out.stderr.contains("ermission denied"),

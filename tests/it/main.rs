@@ -75,6 +75,25 @@ impl TempDir {
         TempDir(dir)
     }
 
+    /// A directory under the system's temporary directory, mode 0755, for tests that run the
+    /// binary as an unprivileged user: the checkout itself may not be readable by others.
+    pub fn public(name: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tsa-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod temp dir");
+        }
+        TempDir(dir)
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
@@ -309,18 +328,19 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
     headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-/// Runs `cmd` as an unprivileged user when the tests run as root (root ignores file
-/// permissions, which would make "unwritable" tests meaningless).
-pub fn unprivileged(cmd: Command) -> Command {
+/// Runs `cmd` as an unprivileged user (nobody) when the tests run as root, since root
+/// ignores file permissions and "unwritable" would mean nothing. The binary is copied into
+/// `dir` (a `TempDir::public`), so the user can run it wherever the checkout lives.
+pub fn unprivileged(cmd: Command, dir: &TempDir) -> Command {
     let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false);
     if !is_root {
         return cmd;
     }
+    let copy = dir.path("bin/tiktok-shop-auth");
+    std::fs::create_dir_all(dir.path("bin")).expect("bin dir");
+    std::fs::copy(bin(), &copy).expect("copy the binary");
     let mut wrapped = Command::new("setpriv");
-    wrapped
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
+    wrapped.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(&copy).args(cmd.get_args());
     wrapped.env_clear();
     for (k, v) in cmd.get_envs() {
         if let Some(v) = v {

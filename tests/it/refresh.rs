@@ -193,9 +193,8 @@ fn unwritable_directory_fails_before_spending_the_refresh_token() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let dir = TempDir::new("refresh-ro");
+        let dir = TempDir::public("refresh-ro");
         let sandbox = logged_in(&dir, &[]);
-        std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
         let ro = dir.path("ro");
         std::fs::create_dir(&ro).unwrap();
         std::fs::copy(dir.path(FILE), ro.join(FILE)).unwrap();
@@ -207,7 +206,7 @@ fn unwritable_directory_fails_before_spending_the_refresh_token() {
         let before = std::fs::read(ro.join(FILE)).unwrap();
         let path = ro.join(FILE).display().to_string();
         let base = sandbox.url();
-        let out = run(unprivileged(tool(&dir, &["refresh", "--token-file", &path, "--auth-base", &base])));
+        let out = run(unprivileged(tool(&dir, &["refresh", "--token-file", &path, "--auth-base", &base]), &dir));
         check_exit(&out, 1);
         check(out.stderr.contains("ro/") && out.stderr.contains("ermission denied"), "names the place", &out);
         check(std::fs::read(ro.join(FILE)).unwrap() == before, "file intact", &out);
@@ -277,14 +276,14 @@ fn unreadable_token_file_exits_1_and_names_it() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let dir = TempDir::new("unreadable");
+        let dir = TempDir::public("unreadable");
         std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o777)).unwrap();
         let token = token_json("TTP_accessAccessAccess", now() + 3600, "TTP_refreshRefreshRefr", now() + 86_400);
         std::fs::write(dir.path(FILE), &token).unwrap();
         std::fs::set_permissions(dir.path(FILE), std::fs::Permissions::from_mode(0o000)).unwrap();
         for args in [&["status"][..], &["token"], &["refresh", "--auth-base", "http://127.0.0.1:9"]] {
             let command = args[0];
-            let out = run(unprivileged(tool(&dir, args)));
+            let out = run(unprivileged(tool(&dir, args), &dir));
             check_exit(&out, 1);
             check(out.stderr.contains("failed to read the token file") && out.stderr.contains(FILE), command, &out);
             check(out.stdout.is_empty(), "nothing on stdout", &out);
