@@ -154,6 +154,14 @@ impl Sandbox {
         format!("http://{}", self.addr)
     }
 
+    /// `refresh` (or `shops`) pointed at this sandbox through --auth-base (or --api-base).
+    pub fn command(&self, dir: &TempDir, command: &str, extra: &[&str]) -> Command {
+        let (flag, base) = (if command == "shops" { "--api-base" } else { "--auth-base" }, self.url());
+        let mut args = vec![command, flag, &base];
+        args.extend_from_slice(extra);
+        tool(dir, &args)
+    }
+
     /// `login` pointed at this sandbox, sending the browser back to `redirect`.
     pub fn login_command(&self, dir: &TempDir, redirect: &str, extra: &[&str]) -> Command {
         let (authorize, base) = (format!("{}/open/authorize", self.url()), self.url());

@@ -5,10 +5,7 @@ use crate::*;
 const FILE: &str = "tiktok-shop-token.json";
 
 fn refresh(dir: &TempDir, sandbox: &Sandbox, extra: &[&str]) -> Out {
-    let base = sandbox.url();
-    let mut args = vec!["refresh", "--auth-base", &base];
-    args.extend_from_slice(extra);
-    run(tool(dir, &args))
+    run(sandbox.command(dir, "refresh", extra))
 }
 
 #[test]

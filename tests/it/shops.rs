@@ -4,10 +4,7 @@
 use crate::*;
 
 fn shops(dir: &TempDir, sandbox: &Sandbox, extra: &[&str]) -> Out {
-    let base = sandbox.url();
-    let mut args = vec!["shops", "--api-base", &base];
-    args.extend_from_slice(extra);
-    run(tool(dir, &args))
+    run(sandbox.command(dir, "shops", extra))
 }
 
 #[test]
