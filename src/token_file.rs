@@ -93,7 +93,7 @@ pub fn write_atomically(path: &Path, value: &Value) -> Result<PathBuf, Error> {
 /// Checks, without touching the token file, that a new one could be written beside it.
 pub fn check_writable(path: &Path) -> Result<(), Error> {
     let (_, _, temp) = prepare(path)?;
-    let result = write_new_file(&temp, b"").map_err(|e| Error::file("write a file beside the token file", &temp, e));
+    let result = write_new_file(&temp, b"").map_err(|e| Error::file("create a new file beside the token file", path, e));
     let _ = fs::remove_file(&temp);
     result
 }
