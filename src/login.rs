@@ -117,11 +117,11 @@ fn exchange_and_save(
     agent: &ureq::Agent,
     code: &Secret,
 ) -> Result<(Value, std::path::PathBuf), Error> {
-    let value = tiktok::exchange_code(agent, &opts.auth_base, &opts.app, code)?;
+    let answer = tiktok::exchange_code(agent, &opts.auth_base, &opts.app, code)?;
     // A refresh running from cron must not write an older token over this one.
     let _lock = token_file::lock(&opts.token_file, LOCK_WAIT)?;
-    let written = token_file::write_atomically(&opts.token_file, &value)?;
-    Ok((value, written))
+    let written = token_file::write_atomically(&opts.token_file, &answer.body)?;
+    Ok((answer.json, written))
 }
 
 fn print_summary(opts: &LoginOptions, value: &Value) {

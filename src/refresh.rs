@@ -36,15 +36,15 @@ pub fn refresh(opts: &RefreshOptions) -> Result<(), Error> {
     }
     // The refresh token may be spent by the call: be sure the answer can be saved first.
     token_file::check_writable(&opts.token_file)?;
-    let value = tiktok::refresh(&agent, &opts.auth_base, &opts.app, &tokens.refresh_token).map_err(|e| match e {
+    let answer = tiktok::refresh(&agent, &opts.auth_base, &opts.app, &tokens.refresh_token).map_err(|e| match e {
         Error::TikTok(api) if tiktok::needs_new_login(api.code) => Error::NeedLogin(format!(
             "{api}: the refresh token in `{path}` is no longer accepted; run `tiktok-shop-auth login` (the file was left as it was)"
         )),
         other => other,
     })?;
-    token_file::write_atomically(&opts.token_file, &value)?;
+    token_file::write_atomically(&opts.token_file, &answer.body)?;
     if !opts.quiet {
-        let fresh = token_file::Tokens::from_response(&value).map(|t| t.access_expires_at).unwrap_or(0);
+        let fresh = token_file::Tokens::from_response(&answer.json).map(|t| t.access_expires_at).unwrap_or(0);
         println!("refreshed: access token expires {} ({})", expiry::utc(fresh), expiry::relative(fresh, expiry::now()));
     }
     Ok(())

@@ -42,6 +42,9 @@ pub fn agent() -> Result<Agent, Error> {
     let config = Agent::config_builder()
         .tls_config(tls.build())
         .http_status_as_error(false)
+        // The token endpoints carry the app secret in their query: a redirect (a captive
+        // portal, a misconfigured proxy) must not carry it anywhere else.
+        .max_redirects(0)
         .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_global(Some(Duration::from_secs(30)))
         .user_agent(concat!("tiktok-shop-auth/", env!("CARGO_PKG_VERSION")))
@@ -49,13 +52,19 @@ pub fn agent() -> Result<Agent, Error> {
     Ok(config.new_agent())
 }
 
+/// A successful token response: parsed, and the bytes as received (which the file keeps).
+pub struct TokenAnswer {
+    pub json: Value,
+    pub body: Vec<u8>,
+}
+
 /// `GET /api/v2/token/get`: an authorization code for tokens.
-pub fn exchange_code(agent: &Agent, auth_base: &str, app: &App, code: &Secret) -> Result<Value, Error> {
+pub fn exchange_code(agent: &Agent, auth_base: &str, app: &App, code: &Secret) -> Result<TokenAnswer, Error> {
     token_call(agent, auth_base, "/api/v2/token/get", app, ("auth_code", code), "authorized_code")
 }
 
 /// `GET /api/v2/token/refresh`: a refresh token for new tokens.
-pub fn refresh(agent: &Agent, auth_base: &str, app: &App, refresh_token: &Secret) -> Result<Value, Error> {
+pub fn refresh(agent: &Agent, auth_base: &str, app: &App, refresh_token: &Secret) -> Result<TokenAnswer, Error> {
     token_call(agent, auth_base, "/api/v2/token/refresh", app, ("refresh_token", refresh_token), "refresh_token")
 }
 
@@ -67,7 +76,7 @@ fn token_call(
     app: &App,
     (grant_name, grant): (&str, &Secret),
     grant_type: &str,
-) -> Result<Value, Error> {
+) -> Result<TokenAnswer, Error> {
     let query = [
         ("app_key", app.key.as_str()),
         ("app_secret", app.secret.expose()),
@@ -78,17 +87,15 @@ fn token_call(
     let url = format!("{base}{path}?{}", crate::url::encode_query(&query));
     let endpoint = format!("{base}{path}");
     let answer = get(agent, &url, &endpoint, &[], &secrets)?;
-    let value = check_envelope(path, &answer, &endpoint)?;
-    let data = value.get("data");
-    for field in ["access_token", "refresh_token"] {
-        if !data.and_then(|d| d.get(field)).is_some_and(Value::is_string) {
-            return Err(Error::Network(format!(
-                "{endpoint} answered code 0 but without data.{field} (request_id {})",
-                request_id(&value)
-            )));
-        }
+    let json = check_envelope(path, &answer, &endpoint)?;
+    // The same check a saved file gets: what is saved must be usable by the next refresh.
+    if let Err(why) = crate::token_file::Tokens::from_response(&json) {
+        return Err(Error::Network(format!(
+            "{endpoint} answered code 0, but the answer {why} (request_id {})",
+            request_id(&json)
+        )));
     }
-    Ok(value)
+    Ok(TokenAnswer { json, body: answer.body })
 }
 
 /// One HTTP answer, read whole (bounded) whatever its status.
@@ -148,6 +155,13 @@ pub fn check_envelope(what: &'static str, answer: &Answer, endpoint: &str) -> Re
             if answer.content_type.is_empty() { "no content type".to_string() } else { answer.content_type.clone() };
         format!("{} bytes, {kind}", answer.body.len())
     };
+    if (300..400).contains(&answer.status) {
+        return Err(Error::Network(format!(
+            "{endpoint} answered HTTP {} with a redirect, which is not followed since the request carries secrets; \
+             check the base URL and any proxy",
+            answer.status
+        )));
+    }
     if answer.body.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::Network(format!("{endpoint} answered HTTP {} with an empty body", answer.status)));
     }
@@ -334,6 +348,8 @@ mod tests {
         let e =
             check_envelope("/t", &answer(503, "application/json", r#"{"code":0,"request_id":"R2"}"#), "x").unwrap_err();
         assert_eq!(e.to_string(), "x answered HTTP 503 although its JSON says code 0 (request_id R2)");
+        let e = check_envelope("/t", &answer(302, "text/html", "<a href=x>moved</a>"), "x").unwrap_err();
+        assert!(e.to_string().contains("HTTP 302 with a redirect, which is not followed"), "{e}");
         let e = check_envelope("/t", &answer(200, "text/plain", "404 page not found"), "x").unwrap_err();
         assert!(e.to_string().contains("not JSON"), "{e}");
     }

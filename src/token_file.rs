@@ -72,12 +72,11 @@ pub fn read(path: &Path) -> Result<(Value, Tokens), Error> {
     Ok((value, tokens))
 }
 
-/// Writes `value` pretty-printed to `path` by temporary file + fsync + rename; returns the
-/// file actually written (the link's target when `path` is a symbolic link).
-pub fn write_atomically(path: &Path, value: &Value) -> Result<PathBuf, Error> {
-    let mut text =
-        serde_json::to_vec_pretty(value).map_err(|e| Error::Local(format!("cannot encode the token response: {e}")))?;
-    text.push(b'\n');
+/// Writes `json` (valid JSON text, as received) pretty-printed to `path` by a temporary
+/// file, fsync and rename; returns the file actually written (the link's target when `path`
+/// is a symbolic link).
+pub fn write_atomically(path: &Path, json: &[u8]) -> Result<PathBuf, Error> {
+    let text = pretty(json);
     let (target, dir, temp) = prepare(path)?;
     let result = write_new_file(&temp, &text)
         .map_err(|e| Error::file("write the temporary token file", &temp, e))
@@ -90,10 +89,70 @@ pub fn write_atomically(path: &Path, value: &Value) -> Result<PathBuf, Error> {
     Ok(target)
 }
 
+/// Re-indents valid JSON text by two spaces a level (as `serde_json`'s pretty printer
+/// does) while keeping every token exactly as it came: key order, number spelling and
+/// string escapes. The file is the response as received, only laid out for reading.
+pub fn pretty(json: &[u8]) -> Vec<u8> {
+    fn newline(out: &mut Vec<u8>, depth: usize) {
+        out.push(b'\n');
+        out.resize(out.len() + 2 * depth, b' ');
+    }
+    let mut out = Vec::with_capacity(json.len() * 2);
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let mut i = 0;
+    while i < json.len() {
+        let b = json[i];
+        i += 1;
+        if in_string {
+            out.push(b);
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b' ' | b'\t' | b'\n' | b'\r' => {}
+            b'"' => {
+                in_string = true;
+                out.push(b);
+            }
+            b'{' | b'[' => {
+                let close = if b == b'{' { b'}' } else { b']' };
+                let next = json[i..].iter().position(|c| !c.is_ascii_whitespace()).map(|p| i + p);
+                if next.is_some_and(|n| json[n] == close) {
+                    out.extend_from_slice(&[b, close]);
+                    i = next.map_or(i, |n| n + 1);
+                } else {
+                    depth += 1;
+                    out.push(b);
+                    newline(&mut out, depth);
+                }
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(b);
+            }
+            b',' => {
+                out.push(b);
+                newline(&mut out, depth);
+            }
+            b':' => out.extend_from_slice(b": "),
+            _ => out.push(b),
+        }
+    }
+    out.push(b'\n');
+    out
+}
+
 /// Checks, without touching the token file, that a new one could be written beside it.
 pub fn check_writable(path: &Path) -> Result<(), Error> {
     let (_, _, temp) = prepare(path)?;
-    let result = write_new_file(&temp, b"").map_err(|e| Error::file("create a new file beside the token file", path, e));
+    let result =
+        write_new_file(&temp, b"").map_err(|e| Error::file("create a new file beside the token file", path, e));
     let _ = fs::remove_file(&temp);
     result
 }
@@ -201,5 +260,43 @@ pub fn lock(path: &Path, wait: Duration) -> Result<Lock, Error> {
             }
             Err(fs::TryLockError::Error(e)) => return Err(Error::file("lock", &lock_path, e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pretty;
+
+    #[test]
+    fn pretty_keeps_order_and_spelling() {
+        let raw = br#"{"code":0,"message":"s","data":{"z_last":1.50,"a":[1, 2 ,{}],"s":"q\"{,:[","e":[ ],"n":null,"big":18446744073709551616}}"#;
+        let expected = r#"{
+  "code": 0,
+  "message": "s",
+  "data": {
+    "z_last": 1.50,
+    "a": [
+      1,
+      2,
+      {}
+    ],
+    "s": "q\"{,:[",
+    "e": [],
+    "n": null,
+    "big": 18446744073709551616
+  }
+}
+"#;
+        assert_eq!(String::from_utf8(pretty(raw)).unwrap(), expected);
+    }
+
+    #[test]
+    fn pretty_matches_serde_json_layout() {
+        let raw = br#"{"code":0,"data":{"granted_scopes":["a","b"],"user_type":0,"x":{"y":[]}},"request_id":"R"}"#;
+        let value: serde_json::Value = serde_json::from_slice(raw).unwrap();
+        let mut serde = serde_json::to_vec_pretty(&value).unwrap();
+        serde.push(b'\n');
+        assert_eq!(pretty(raw), serde);
+        assert_eq!(serde_json::from_slice::<serde_json::Value>(&pretty(raw)).unwrap(), value);
     }
 }

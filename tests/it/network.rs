@@ -128,6 +128,10 @@ fn ssl_cert_file_replaces_the_built_in_roots() {
     let _ = server.wait();
     check_exit(&out, 0);
     check(read_json(&dir.path(FILE))["data"]["seller_name"] == "TLS shop", "saved over TLS", &out);
+    // The file is the answer as received: its key order (not sorted) is kept.
+    let saved = std::fs::read_to_string(dir.path(FILE)).unwrap();
+    let expected_start = "{\n  \"code\": 0,\n  \"message\": \"success\",\n  \"request_id\": \"TLS1\",\n  \"data\": {\n    \"access_token\"";
+    check(saved.starts_with(expected_start), &format!("key order kept:\n{saved}"), &out);
 
     // A file with no certificate in it is a configuration error that names it.
     std::fs::write(dir.path("empty.pem"), "not a certificate\n").unwrap();
