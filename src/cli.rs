@@ -103,7 +103,8 @@ exclusive lock (<token file>.lock) for the whole read, request and write, reads 
 again once it holds the lock (so overlapping runs each use the newest refresh token), calls
 GET /api/v2/token/refresh and replaces the file atomically with the whole new response.
 A failure leaves the file exactly as it was. Tokens count as expired 60 s before their
-stated expiry, to allow for clock skew.
+stated expiry, to allow for clock skew. From 7 days before the refresh token itself ends, a
+warning on stderr (even with --quiet, so cron mails it) says a new login is due.
 
 OPTIONS:
     --if-expiring-within DURATION   do nothing (exit 0) while the access token is valid for longer

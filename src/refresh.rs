@@ -24,6 +24,7 @@ pub fn refresh(opts: &RefreshOptions) -> Result<(), Error> {
                 expiry::relative(tokens.access_expires_at, now)
             );
         }
+        warn_if_ending(&opts.token_file, tokens.refresh_expires_at, now);
         return Ok(());
     }
     let path = opts.token_file.display();
@@ -43,11 +44,31 @@ pub fn refresh(opts: &RefreshOptions) -> Result<(), Error> {
         other => other,
     })?;
     token_file::write_atomically(&opts.token_file, &answer.body)?;
+    // token_call already checked the answer with the same function, so this cannot fail.
+    let (access, refresh) = token_file::Tokens::from_response(&answer.json)
+        .map(|t| (t.access_expires_at, t.refresh_expires_at))
+        .unwrap_or_default();
     if !opts.quiet {
-        let fresh = token_file::Tokens::from_response(&answer.json).map(|t| t.access_expires_at).unwrap_or(0);
-        println!("refreshed: access token expires {} ({})", expiry::utc(fresh), expiry::relative(fresh, expiry::now()));
+        println!("refreshed: access token expires {} ({})", expiry::utc(access), expiry::relative(access, now));
     }
+    warn_if_ending(&opts.token_file, refresh, now);
     Ok(())
+}
+
+/// How long before the refresh token's end `refresh` starts saying a login is coming due.
+pub const LOGIN_DUE_WARNING: i64 = 7 * 86_400;
+
+/// A refresh token cannot be refreshed: once it ends, only a new login helps. Say so on
+/// stderr (which cron mails, even with --quiet) a week ahead, while everything still works.
+fn warn_if_ending(path: &Path, refresh_expires_at: i64, now: i64) {
+    if refresh_expires_at - now < LOGIN_DUE_WARNING {
+        eprintln!(
+            "tiktok-shop-auth: warning: the refresh token in `{}` ends {} ({}); run `tiktok-shop-auth login` before then",
+            path.display(),
+            expiry::utc(refresh_expires_at),
+            expiry::relative(refresh_expires_at, now)
+        );
+    }
 }
 
 pub fn status(opts: &StatusOptions) -> Result<(), Error> {

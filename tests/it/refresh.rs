@@ -293,3 +293,20 @@ fn unreadable_token_file_exits_1_and_names_it() {
         );
     }
 }
+
+#[test]
+fn a_refresh_token_near_its_end_is_warned_about_even_when_quiet() {
+    let dir = TempDir::new("refresh-ending");
+    let sandbox = logged_in(&dir, &["--refresh-ttl", "3d"]);
+    let out = refresh(&dir, &sandbox, &["-q"]);
+    check_exit(&out, 0);
+    check(out.stdout.is_empty(), "quiet", &out);
+    check(out.stderr.contains("warning: the refresh token") && out.stderr.contains("(in 3 days)"), "warned", &out);
+    check(out.stderr.contains("run `tiktok-shop-auth login` before then"), "says what to do", &out);
+    let out = refresh(&dir, &sandbox, &["-q", "--if-expiring-within", "1d"]);
+    check_exit(&out, 0);
+    check(out.stderr.contains("warning: the refresh token"), "warned when skipping too", &out);
+    let quiet = logged_in(&dir, &[]);
+    let out = refresh(&dir, &quiet, &["-q"]);
+    check(out.stderr.is_empty(), "no warning a year ahead", &out);
+}
