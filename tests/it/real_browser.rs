@@ -157,12 +157,17 @@ fn base64_decode(text: &str) -> Vec<u8> {
         .collect()
 }
 
-/// Starts `login --no-browser` and returns it with the link it printed.
-fn start_login(
+/// One whole sign-in in the browser: `login --no-browser` is started, the browser opens the
+/// link it prints (`before_click` sees the sandbox's page), clicks `button`, and waits for
+/// the page the listener answers with. Returns that page's text and login's outcome.
+fn sign_in(
+    driver: &Driver,
     dir: &TempDir,
     sandbox: &Sandbox,
     redirect: &str,
-) -> (Child, String, BufReader<std::process::ChildStderr>) {
+    button: &str,
+    before_click: impl FnOnce(&Driver),
+) -> (String, Out) {
     let mut child = sandbox
         .login_command(dir, redirect, &["--no-browser", "--timeout", "60"])
         .stdout(Stdio::piped())
@@ -172,14 +177,19 @@ fn start_login(
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
     let (link, seen) = read_until_link(&mut stderr);
     let link = link.unwrap_or_else(|| panic!("login printed no link:\n{seen}"));
-    (child, link, stderr)
-}
-
-fn finish(child: Child, mut stderr: BufReader<std::process::ChildStderr>) -> Out {
+    driver.open(&link);
+    before_click(driver);
+    driver.click(button);
+    let page = driver.text_after_navigation(&sandbox.url());
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).expect("stderr");
     let output = child.wait_with_output().expect("login exit");
-    Out { code: output.status.code(), stdout: String::from_utf8_lossy(&output.stdout).into_owned(), stderr: rest }
+    let out = Out {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: seen + &rest,
+    };
+    (page, out)
 }
 
 #[test]
@@ -191,14 +201,12 @@ fn real_browser_authorize_and_deny() {
     let driver = Driver::start(&dir.path("chromium-profile"));
 
     // Authorize.
-    let (child, link, stderr) = start_login(&dir, &sandbox, &redirect);
-    driver.open(&link);
-    let page = driver.text();
-    assert!(page.contains("Authorize this app?") && page.contains("Sandbox Test Shop"), "sandbox page: {page}");
-    let shots = driver.screenshots("1-sandbox-authorize");
-    driver.click("#authorize");
-    let page = driver.text_after_navigation(&sandbox.url());
-    let out = finish(child, stderr);
+    let mut all = Vec::new();
+    let (page, out) = sign_in(&driver, &dir, &sandbox, &redirect, "#authorize", |d| {
+        let page = d.text();
+        assert!(page.contains("Authorize this app?") && page.contains("Sandbox Test Shop"), "sandbox page: {page}");
+        all.extend(d.screenshots("1-sandbox-authorize"));
+    });
     check_exit(&out, 0);
     check(
         page.contains("Authorized and saved") && page.contains("You can close this tab"),
@@ -207,16 +215,11 @@ fn real_browser_authorize_and_deny() {
     );
     check(driver.url().starts_with(&redirect), "landed on the listener", &out);
     check(read_json(&dir.path("tiktok-shop-token.json"))["code"] == 0, "file saved", &out);
-    let mut all = shots;
     all.extend(driver.screenshots("2-result-granted"));
 
     // Deny.
-    let (child, link, stderr) = start_login(&dir, &sandbox, &redirect);
     let saved = std::fs::read(dir.path("tiktok-shop-token.json")).expect("file");
-    driver.open(&link);
-    driver.click("#deny");
-    let page = driver.text_after_navigation(&sandbox.url());
-    let out = finish(child, stderr);
+    let (page, out) = sign_in(&driver, &dir, &sandbox, &redirect, "#deny", |_| {});
     check_exit(&out, 4);
     check(
         page.contains("Authorization denied") && page.contains("run tiktok-shop-auth login again"),
@@ -229,11 +232,7 @@ fn real_browser_authorize_and_deny() {
     // A failure at TikTok's end (wrong secret): the page shows code, message and request id.
     std::fs::write(dir.path("wrong"), "wrong-secret\n").expect("secret");
     let failing = Sandbox::start(&dir, &redirect, &["--app-secret-file", dir.path("wrong").to_str().expect("path")]);
-    let (child, link, stderr) = start_login(&dir, &failing, &redirect);
-    driver.open(&link);
-    driver.click("#authorize");
-    let page = driver.text_after_navigation(&failing.url());
-    let out = finish(child, stderr);
+    let (page, out) = sign_in(&driver, &dir, &failing, &redirect, "#authorize", |_| {});
     check_exit(&out, 1);
     check(
         page.contains("Authorization failed") && page.contains("36004002") && page.contains("request_id"),
