@@ -29,6 +29,27 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// A message as the terminal shows it, for a page: escaped, with its `quoted` values
+/// (file names, codes) set as code.
+pub fn message(text: &str) -> String {
+    let escaped = escape(text);
+    let mut out = String::with_capacity(escaped.len() + 32);
+    let mut parts = escaped.split('`');
+    out.push_str(parts.next().unwrap_or_default());
+    let rest: Vec<&str> = parts.collect();
+    if rest.len() % 2 == 1 {
+        // An odd number of backticks: show the text as it is.
+        return escaped;
+    }
+    for pair in rest.chunks(2) {
+        out.push_str("<code>");
+        out.push_str(pair[0]);
+        out.push_str("</code>");
+        out.push_str(pair.get(1).copied().unwrap_or_default());
+    }
+    out
+}
+
 /// A whole page. `title` is escaped here; `body_html` must already be safe HTML.
 pub fn page(tone: Tone, title: &str, body_html: &str) -> String {
     let (accent, mark) = match tone {
@@ -80,6 +101,17 @@ mod tests {
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
         );
         assert_eq!(escape("plain é"), "plain é");
+    }
+
+    #[test]
+    fn messages_set_quoted_values_as_code() {
+        assert_eq!(
+            message("TikTok reported `access_denied` <x>"),
+            "TikTok reported <code>access_denied</code> &lt;x&gt;"
+        );
+        assert_eq!(message("a `b` c `d`"), "a <code>b</code> c <code>d</code>");
+        assert_eq!(message("odd ` one"), "odd ` one");
+        assert_eq!(message("`<script>`"), "<code>&lt;script&gt;</code>");
     }
 
     #[test]

@@ -214,7 +214,7 @@ pub fn denied_page(reason: &str) -> String {
         &format!(
             "<p>The authorization was not granted, so no token was saved: {}.</p>\
              <p class=\"next\">You can close this tab. To try again, run <code>tiktok-shop-auth login</code> again.</p>",
-            html::escape(reason)
+            html::message(reason)
         ),
     )
 }
@@ -227,7 +227,7 @@ pub fn failed_page(error: &Error) -> String {
             html::escape(&api.message),
             html::escape(&api.request_id)
         ),
-        other => format!("<p><code>{}</code></p>", html::escape(&other.to_string())),
+        other => format!("<p>{}</p>", html::message(&other.to_string())),
     };
     html::page(
         Tone::Bad,
