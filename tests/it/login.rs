@@ -381,3 +381,26 @@ fn token_file_symlink_is_kept_and_its_target_replaced() {
         check(mode(&dir.path("vault/real.json")) == 0o600, "target mode 0600", &out);
     }
 }
+
+#[test]
+fn localhost_on_a_host_without_ipv6_listens_on_ipv4_alone() {
+    // A network namespace of our own whose loopback has IPv6 switched off; needs root.
+    let probe = std::process::Command::new("unshare").args(["-n", "true"]).status();
+    if !probe.map(|s| s.success()).unwrap_or(false) {
+        eprintln!("SKIPPED: cannot create a network namespace here (needs root and unshare)");
+        return;
+    }
+    let dir = TempDir::new("login-no-ipv6");
+    let script = "ip link set lo up && sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+                  && sysctl -qw net.ipv6.conf.lo.disable_ipv6=1 && exec \"$0\" \"$@\"";
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-n", "sh", "-c", script, bin(), "login", "--service-id", "1", "--no-browser", "--timeout", "1"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("TIKTOK_SHOP_APP_KEY", APP_KEY)
+        .env("TIKTOK_SHOP_APP_SECRET", APP_SECRET)
+        .current_dir(&dir.0);
+    let out = run(cmd);
+    check_exit(&out, 3);
+    check(out.stderr.contains("listening for the redirect on 127.0.0.1:3017 (path /)"), "IPv4 alone", &out);
+}
