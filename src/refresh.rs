@@ -44,10 +44,7 @@ pub fn refresh(opts: &RefreshOptions) -> Result<(), Error> {
         other => other,
     })?;
     token_file::write_atomically(&opts.token_file, &answer.body)?;
-    // token_call already checked the answer with the same function, so this cannot fail.
-    let (access, refresh) = token_file::Tokens::from_response(&answer.json)
-        .map(|t| (t.access_expires_at, t.refresh_expires_at))
-        .unwrap_or_default();
+    let (access, refresh) = (answer.tokens.access_expires_at, answer.tokens.refresh_expires_at);
     if !opts.quiet {
         println!("refreshed: access token expires {} ({})", expiry::utc(access), expiry::relative(access, now));
     }

@@ -52,9 +52,11 @@ pub fn agent() -> Result<Agent, Error> {
     Ok(config.new_agent())
 }
 
-/// A successful token response: parsed, and the bytes as received (which the file keeps).
+/// A successful token response: parsed, its tokens checked and read, and the bytes as
+/// received (which the file keeps).
 pub struct TokenAnswer {
     pub json: Value,
+    pub tokens: crate::token_file::Tokens,
     pub body: Vec<u8>,
 }
 
@@ -89,13 +91,10 @@ fn token_call(
     let answer = get(agent, &url, &endpoint, &[], &secrets)?;
     let json = check_envelope(path, &answer, &endpoint)?;
     // The same check a saved file gets: what is saved must be usable by the next refresh.
-    if let Err(why) = crate::token_file::Tokens::from_response(&json) {
-        return Err(Error::Network(format!(
-            "{endpoint} answered code 0, but the answer {why} (request_id {})",
-            request_id(&json)
-        )));
-    }
-    Ok(TokenAnswer { json, body: answer.body })
+    let tokens = crate::token_file::Tokens::from_response(&json).map_err(|why| {
+        Error::Network(format!("{endpoint} answered code 0, but the answer {why} (request_id {})", request_id(&json)))
+    })?;
+    Ok(TokenAnswer { json, tokens, body: answer.body })
 }
 
 /// One HTTP answer, read whole (bounded) whatever its status.
