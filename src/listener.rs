@@ -126,8 +126,9 @@ impl Listener {
         // A denial that carries no state at all still ends the wait: TikTok's denial
         // redirect is not documented to echo the state, and a forged one can only stop
         // this login, never inject a code.
-        let stateless_denial = error.is_some() && url::get(&params, "state").is_none();
-        if url::get(&params, "state") != Some(state) && !stateless_denial {
+        let given = url::get(&params, "state");
+        let stateless_denial = error.is_some() && given.is_none();
+        if given != Some(state) && !stateless_denial {
             eprintln!(
                 "ignored a request to {path} whose state does not match this login (a tab from an earlier attempt, or not from TikTok); still waiting"
             );

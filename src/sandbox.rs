@@ -305,26 +305,7 @@ impl Sandbox<'_> {
             }
         }
     }
-}
 
-fn masked_query(params: &[(String, String)]) -> String {
-    if params.is_empty() {
-        return String::new();
-    }
-    let shown: Vec<String> = params
-        .iter()
-        .map(|(k, v)| {
-            if SECRET_KEYS.contains(&k.as_str()) && v != "null" {
-                format!("{k}={}", mask(v))
-            } else {
-                format!("{k}={v}")
-            }
-        })
-        .collect();
-    format!("?{}", shown.join("&"))
-}
-
-impl Sandbox<'_> {
     fn send(&self, request: Request, status: u16, content_type: &str, body: String, location: Option<&str>) {
         let mut response = Response::from_string(body).with_status_code(status);
         let mut headers = vec![
@@ -369,4 +350,21 @@ impl Sandbox<'_> {
             Fault::IpDenied => self.send_api(request, 200, 36009033, "Access denied. Your IP address is not in the IP allow list configured for this app.", Value::Null),
         }
     }
+}
+
+fn masked_query(params: &[(String, String)]) -> String {
+    if params.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<String> = params
+        .iter()
+        .map(|(k, v)| {
+            if SECRET_KEYS.contains(&k.as_str()) && v != "null" {
+                format!("{k}={}", mask(v))
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .collect();
+    format!("?{}", shown.join("&"))
 }
