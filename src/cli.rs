@@ -85,11 +85,20 @@ OPTIONS:
                               browser was sent to (or just the code) on stdin; for SSH sessions,
                               containers and scripts
     --json                    print the summary as one JSON object
+    --lock-wait DURATION      how long to wait, once the redirect arrives, for a refresh that holds
+                              the token file's lock; the code is spent only under the lock [default: 30s]
+    --recover FILE            install FILE (a `<token file>.recovered-<time>` written when a save
+                              failed after the code or refresh token was spent) as the token file,
+                              under the lock; no browser, no request
     -h, --help                this text
 
+Before the browser opens, the token file's directory must have room for the new file (it is
+reserved, not just checked); the code is exchanged only while the file's lock is held.
+
 EXIT STATUS:
-    0 saved   1 failed (port in use, network, TikTok error, file)   2 usage error
+    0 saved   1 failed (port in use, network, TikTok error, file, lock)   2 usage error
     3 no redirect before the timeout   4 the seller denied
+    5 the code was spent but the answer could not be saved anywhere: sign in again
 ";
 
 pub const REFRESH_HELP: &str = "\
@@ -208,7 +217,11 @@ OPTIONS:
     --access-ttl DURATION     access token lifetime       [default: 7d]
     --refresh-ttl DURATION    refresh token lifetime      [default: 365d]
     --fault KIND              test hook, off by default: the token endpoints answer with
-                              html-502, empty, truncated, or ip-denied (code 36009033)
+                              html-502, empty, truncated, ip-denied (code 36009033), or echo
+                              (an error whose message repeats the request, secrets and
+                              terminal escapes included)
+    --latency DURATION        test hook, off by default: wait this long before every answer
+                              (20ms, 1s); requests then overlap
     --clock-skew SECONDS      test hook, off by default: run the sandbox's clock this far
                               ahead (or behind, negative) of this machine's
     -h, --help                this text
@@ -218,6 +231,7 @@ pub enum Command {
     Help(&'static str),
     Version,
     Login(LoginOptions),
+    Recover(RecoverOptions),
     Refresh(RefreshOptions),
     Status(StatusOptions),
     Token(PathBuf),
@@ -235,6 +249,15 @@ pub struct LoginOptions {
     pub timeout: Duration,
     pub no_browser: bool,
     pub manual: bool,
+    pub json: bool,
+    pub lock_wait: Duration,
+}
+
+/// `login --recover FILE`: install a recovery file as the token file.
+pub struct RecoverOptions {
+    pub from: PathBuf,
+    pub token_file: PathBuf,
+    pub lock_wait: Duration,
     pub json: bool,
 }
 
@@ -265,6 +288,7 @@ pub enum Fault {
     Empty,
     Truncated,
     IpDenied,
+    Echo,
 }
 
 pub struct SandboxOptions {
@@ -277,6 +301,8 @@ pub struct SandboxOptions {
     pub fault: Option<Fault>,
     /// Seconds added to the sandbox's clock (a test hook for clock-skew errors).
     pub clock_skew: i64,
+    /// Added before every answer (a test and bench hook).
+    pub latency: Duration,
 }
 
 pub fn parse(args: Vec<OsString>) -> Result<Command, Error> {
@@ -292,13 +318,16 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, Error> {
             Err(Error::Usage("no command given; try `tiktok-shop-auth --help`".into()))
         };
     };
-    let help = match command.as_str() {
-        "login" => LOGIN_HELP,
-        "refresh" => REFRESH_HELP,
-        "status" => STATUS_HELP,
-        "token" => TOKEN_HELP,
-        "shops" => SHOPS_HELP,
-        "sandbox" => SANDBOX_HELP,
+    type Parser = fn(&mut Arguments) -> Result<Command, Error>;
+    let (help, parser): (&'static str, Parser) = match command.as_str() {
+        "login" => (LOGIN_HELP, parse_login),
+        "refresh" => (REFRESH_HELP, |a| parse_refresh(a).map(Command::Refresh)),
+        "status" => (STATUS_HELP, |a| {
+            Ok(Command::Status(StatusOptions { token_file: token_file(a, "status")?, json: a.contains("--json") }))
+        }),
+        "token" => (TOKEN_HELP, |a| Ok(Command::Token(token_file(a, "token")?))),
+        "shops" => (SHOPS_HELP, |a| parse_shops(a).map(Command::Shops)),
+        "sandbox" => (SANDBOX_HELP, |a| parse_sandbox(a).map(Command::Sandbox)),
         "help" => {
             let topic: Option<String> = args.opt_free_from_str().map_err(|e| usage("", e))?;
             return match topic.as_deref() {
@@ -312,17 +341,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, Error> {
     if args.contains(["-h", "--help"]) {
         return Ok(Command::Help(help));
     }
-    let parsed = match command.as_str() {
-        "login" => parse_login(&mut args).map(Command::Login),
-        "refresh" => parse_refresh(&mut args).map(Command::Refresh),
-        "status" => Ok(Command::Status(StatusOptions {
-            token_file: token_file(&mut args, &command)?,
-            json: args.contains("--json"),
-        })),
-        "token" => Ok(Command::Token(token_file(&mut args, &command)?)),
-        "shops" => parse_shops(&mut args).map(Command::Shops),
-        _ => parse_sandbox(&mut args).map(Command::Sandbox),
-    }?;
+    let parsed = parser(&mut args)?;
     let rest = args.finish();
     if let Some(first) = rest.first() {
         return Err(Error::Usage(format!(
@@ -385,11 +404,15 @@ fn app(args: &mut Arguments, command: &str) -> Result<App, Error> {
     config::app(key, secret_file)
 }
 
-fn parse_login(args: &mut Arguments) -> Result<LoginOptions, Error> {
+fn parse_login(args: &mut Arguments) -> Result<Command, Error> {
     let c = "login";
     let manual = args.contains("--manual");
     let no_browser = args.contains("--no-browser");
     let json = args.contains("--json");
+    let lock_wait = Duration::from_secs(duration(args, c, "--lock-wait")?.unwrap_or(30) as u64);
+    if let Some(from) = path(args, c, "--recover")? {
+        return Ok(Command::Recover(RecoverOptions { from, token_file: token_file(args, c)?, lock_wait, json }));
+    }
     let port: Option<u16> = args
         .opt_value_from_str("--port")
         .map_err(|_| Error::Usage("--port must be a number from 1 to 65535".into()))?;
@@ -406,7 +429,7 @@ fn parse_login(args: &mut Arguments) -> Result<LoginOptions, Error> {
     if manual && no_browser {
         return Err(Error::Usage("--manual already opens no browser; pass either --manual or --no-browser".into()));
     }
-    Ok(LoginOptions {
+    Ok(Command::Login(LoginOptions {
         app,
         link: config::authorize_link(authorize_url, service_id)?,
         token_file,
@@ -416,7 +439,8 @@ fn parse_login(args: &mut Arguments) -> Result<LoginOptions, Error> {
         no_browser,
         manual,
         json,
-    })
+        lock_wait,
+    }))
 }
 
 fn parse_refresh(args: &mut Arguments) -> Result<RefreshOptions, Error> {
@@ -469,8 +493,11 @@ fn parse_sandbox(args: &mut Arguments) -> Result<SandboxOptions, Error> {
         Some("empty") => Some(Fault::Empty),
         Some("truncated") => Some(Fault::Truncated),
         Some("ip-denied") => Some(Fault::IpDenied),
+        Some("echo") => Some(Fault::Echo),
         Some(other) => {
-            return Err(Error::Usage(format!("--fault `{other}` is not one of html-502, empty, truncated, ip-denied")));
+            return Err(Error::Usage(format!(
+                "--fault `{other}` is not one of html-502, empty, truncated, ip-denied, echo"
+            )));
         }
     };
     let access_ttl = duration(args, c, "--access-ttl")?.unwrap_or(7 * 86_400);
@@ -479,9 +506,14 @@ fn parse_sandbox(args: &mut Arguments) -> Result<SandboxOptions, Error> {
         .opt_value_from_str("--clock-skew")
         .map_err(|_| Error::Usage("--clock-skew must be a whole number of seconds, like 600 or -600".into()))?
         .unwrap_or(0);
+    let latency = match string(args, c, "--latency")? {
+        None => Duration::ZERO,
+        Some(text) => expiry::parse_millis(&text).map_err(|e| Error::Usage(format!("--latency: {e}")))?,
+    };
     let redirect = string(args, c, "--redirect-url")?;
     let app = app(args, c)?;
     Ok(SandboxOptions {
+        latency,
         app,
         listen,
         redirect: config::redirect_url(redirect, None)?,

@@ -5,6 +5,8 @@
 //! secret is read only from the environment or from a file: a value on the command line
 //! would show in `ps` and in shell history.
 
+use std::fs::File;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
@@ -71,7 +73,7 @@ fn app_secret(file: Option<PathBuf>) -> Result<Secret, Error> {
 }
 
 fn read_secret_file(path: &Path) -> Result<String, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+    let text = read_first_line(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::InvalidData => {
             Error::Usage(format!("cannot read the app secret from --app-secret-file `{}`: {e}", path.display()))
         }
@@ -82,6 +84,14 @@ fn read_secret_file(path: &Path) -> Result<String, Error> {
         return Err(Error::Usage(format!("--app-secret-file `{}`: the first line is empty", path.display())));
     }
     Ok(first.to_string())
+}
+
+/// The secret file's first line, read no further than 1 MiB (`/dev/zero` is not a secret).
+fn read_first_line(path: &Path) -> io::Result<String> {
+    let mut bytes = Vec::new();
+    let mut reader = io::BufReader::new(File::open(path)?).take(crate::token_file::MAX_FILE);
+    io::BufRead::read_until(&mut reader, b'\n', &mut bytes)?;
+    String::from_utf8(bytes).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "the first line is not UTF-8"))
 }
 
 pub fn token_file(flag_value: Option<PathBuf>) -> PathBuf {

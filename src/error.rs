@@ -17,6 +17,9 @@ pub enum Error {
     File { action: &'static str, path: PathBuf, source: io::Error },
     /// The token file exists but is not what this tool writes (exit 1, file left alone).
     CorruptTokenFile { path: PathBuf, reason: String },
+    /// A grant was spent but the answer could not be saved as the token file; it is in
+    /// the recovery file instead (exit 1).
+    Unsaved { cause: String, recovery: PathBuf },
     /// The redirect port is taken, so another program would receive the browser (exit 1).
     PortInUse { addr: String, port: u16 },
     /// Anything else local that failed: binding, spawning (exit 1).
@@ -29,8 +32,9 @@ pub enum Error {
     Timeout(String),
     /// The seller denied the authorization, or the redirect carried no usable code (exit 4).
     Denied(String),
-    /// A new `login` is needed: no token file, refresh token rejected or expired,
-    /// or (status/token/shops) the access token has expired (exit 5).
+    /// A new `login` (or `refresh`) is needed: no token file, refresh token rejected or
+    /// expired, the access token expired or refused by TikTok (105001, 105002), or a spent
+    /// grant whose answer could not be kept anywhere (exit 5).
     NeedLogin(String),
 }
 
@@ -66,6 +70,7 @@ impl Error {
             Error::Usage(_) => 2,
             Error::File { .. }
             | Error::CorruptTokenFile { .. }
+            | Error::Unsaved { .. }
             | Error::PortInUse { .. }
             | Error::Local(_)
             | Error::Network(_)
@@ -93,6 +98,12 @@ impl fmt::Display for Error {
                 f,
                 "token file `{}` {reason}; it was left untouched (run `tiktok-shop-auth login` to replace it)",
                 path.display()
+            ),
+            Error::Unsaved { cause, recovery } => write!(
+                f,
+                "{cause}; the new tokens were saved to `{0}` instead: run `tiktok-shop-auth login --recover {0}` \
+                 (with the same --token-file) or move that file into place, before any other refresh",
+                recovery.display()
             ),
             Error::PortInUse { addr, port } => write!(
                 f,

@@ -34,6 +34,12 @@ pub fn utc(timestamp: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
+/// `2026-12-04 12:00:00 UTC (in 7 days)`: a date and the time left, as every message
+/// and summary shows an expiry.
+pub fn describe(at: i64, now: i64) -> String {
+    format!("{} ({})", utc(at), relative(at, now))
+}
+
 /// `in 7 days`, `in 5 hours`, `expired 3 minutes ago`: the nearest whole unit.
 pub fn relative(expires_at: i64, now: i64) -> String {
     let delta = expires_at - now;
@@ -117,6 +123,22 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
     n.checked_mul(scale).filter(|s| *s < 100 * 365 * 86_400).ok_or_else(|| format!("`{text}` is too long a duration"))
 }
 
+/// `20ms`, `1s`, `2m` (a bare number is milliseconds) into a `Duration`, at most an hour.
+pub fn parse_millis(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let millis = match text.strip_suffix("ms") {
+        Some(n) => n.parse::<u64>().map_err(|_| format!("`{text}` is not a duration like 20ms or 1s")),
+        None if text.bytes().all(|b| b.is_ascii_digit()) => {
+            text.parse::<u64>().map_err(|_| format!("`{text}` is not a duration like 20ms or 1s"))
+        }
+        None => parse_duration(text).map(|s| s as u64 * 1000),
+    }?;
+    if millis > 3_600_000 {
+        return Err(format!("`{text}` is longer than an hour"));
+    }
+    Ok(std::time::Duration::from_millis(millis))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +185,14 @@ mod tests {
         assert!(!is_valid(now + SKEW_MARGIN, now));
         assert!(!is_valid(now - 5, now));
         assert_eq!(remaining(now + 3600, now), 3600 - SKEW_MARGIN);
+    }
+
+    #[test]
+    fn parses_millisecond_durations() {
+        assert_eq!(parse_millis("20ms"), Ok(std::time::Duration::from_millis(20)));
+        assert_eq!(parse_millis("1s"), Ok(std::time::Duration::from_secs(1)));
+        assert_eq!(parse_millis("250"), Ok(std::time::Duration::from_millis(250)));
+        assert!(parse_millis("2h").is_err() && parse_millis("x").is_err() && parse_millis("-1ms").is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The small HTML pages a seller sees: the result pages of `login` and the sandbox's
-//! authorize page.
+//! The small HTML pages a seller sees: the result pages of `login` (here) and the
+//! sandbox's authorize page (built from `page` in `sandbox`), and the headers both send.
 //!
 //! Each page is one self-contained document (inline CSS, no scripts, fonts, images or
 //! other external resources) that reads well from a phone-width window up, so it works
@@ -12,6 +12,26 @@ pub enum Tone {
     Good,
     Bad,
     Neutral,
+}
+
+/// The headers every page of the tool's is sent with: no caching, no referrer, no
+/// sniffing, nothing loaded from anywhere, not framable; forms (the sandbox's Authorize
+/// and Deny) may submit only to the page's own origin, and only where `forms` says so.
+pub fn security_headers(forms: bool) -> [(&'static str, &'static str); 5] {
+    [
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("Cache-Control", "no-store"),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Content-Type-Options", "nosniff"),
+        (
+            "Content-Security-Policy",
+            if forms {
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+            } else {
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'"
+            },
+        ),
+    ]
 }
 
 pub fn escape(text: &str) -> String {
@@ -32,7 +52,7 @@ pub fn escape(text: &str) -> String {
 /// A message as the terminal shows it, for a page: escaped, with its `quoted` values
 /// (file names, codes) set as code.
 pub fn message(text: &str) -> String {
-    let escaped = escape(text);
+    let escaped = escape(&crate::secret::scrub(text));
     let mut out = String::with_capacity(escaped.len() + 32);
     let mut parts = escaped.split('`');
     out.push_str(parts.next().unwrap_or_default());
@@ -87,6 +107,71 @@ small{{color:#6b7280}}
 {body_html}
 </main></body></html>
 "#
+    )
+}
+
+pub fn not_found_page() -> String {
+    page(
+        Tone::Neutral,
+        "Nothing here",
+        "<p>This address only receives TikTok Shop's redirect for <code>tiktok-shop-auth login</code>.</p>",
+    )
+}
+
+pub fn wrong_state_page() -> String {
+    page(
+        Tone::Bad,
+        "This link belongs to another sign-in",
+        "<p>This redirect does not match the sign-in that <code>tiktok-shop-auth login</code> is waiting for: \
+         it comes from an earlier attempt (an old tab) or was not started on this computer. Nothing was changed.</p>\
+         <p class=\"next\">Go back to the terminal and use the link it printed, or run <code>tiktok-shop-auth login</code> again. \
+         You can close this tab.</p>",
+    )
+}
+
+/// The page for a saved authorization.
+pub fn granted_page(seller: &str, path: &str) -> String {
+    page(
+        Tone::Good,
+        "Authorized and saved",
+        &format!(
+            "<p>The authorization for <b>{}</b> was granted and the tokens were saved to <code>{}</code>.</p>\
+             <p class=\"next\">You can close this tab and go back to the terminal.</p>",
+            escape(seller),
+            escape(path)
+        ),
+    )
+}
+
+pub fn denied_page(reason: &str) -> String {
+    page(
+        Tone::Bad,
+        "Authorization denied",
+        &format!(
+            "<p>The authorization was not granted, so no token was saved: {}.</p>\
+             <p class=\"next\">You can close this tab. To try again, run <code>tiktok-shop-auth login</code> again.</p>",
+            message(reason)
+        ),
+    )
+}
+
+pub fn failed_page(error: &crate::error::Error) -> String {
+    let details = match error {
+        crate::error::Error::TikTok(api) => format!(
+            "<dl><dt>code</dt><dd>{}</dd><dt>message</dt><dd>{}</dd><dt>request_id</dt><dd>{}</dd></dl>",
+            api.code,
+            escape(&api.message),
+            escape(&api.request_id)
+        ),
+        other => format!("<p>{}</p>", message(&other.to_string())),
+    };
+    page(
+        Tone::Bad,
+        "Authorization failed",
+        &format!(
+            "<p>TikTok Shop sent the seller back, but the tokens could not be obtained or saved. Any token file that was there is unchanged.</p>\
+             {details}<p class=\"next\">You can close this tab. The terminal shows the same error; fix it and run <code>tiktok-shop-auth login</code> again.</p>"
+        ),
     )
 }
 

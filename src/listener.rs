@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use tiny_http::{Header, Request, Response, Server};
 
 use crate::error::Error;
-use crate::html::{self, Tone};
-use crate::secret::Secret;
+use crate::html;
+use crate::secret::{Secret, clean};
 use crate::url::{self, HttpUrl};
 
 pub const POLL: Duration = Duration::from_millis(100);
@@ -118,7 +118,7 @@ impl Listener {
         let target = request.url().to_string();
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
         if path != self.path || !matches!(request.method(), tiny_http::Method::Get) {
-            respond(request, 404, &not_found_page());
+            respond(request, 404, &html::not_found_page());
             return None;
         }
         let params = url::parse_query(query);
@@ -129,22 +129,24 @@ impl Listener {
         let given = url::get(&params, "state");
         let stateless_denial = error.is_some() && given.is_none();
         if given != Some(state) && !stateless_denial {
-            eprintln!(
+            noteln!(
                 "ignored a request to {path} whose state does not match this login (a tab from an earlier attempt, or not from TikTok); still waiting"
             );
-            respond(request, 400, &wrong_state_page());
+            respond(request, 400, &html::wrong_state_page());
             return None;
         }
         let code = url::get(&params, "code").filter(|c| !c.is_empty() && *c != "null");
         match (error, code) {
             (None, Some(code)) => Some(Redirect::Granted { code: Secret::new(code), request }),
             (error, _) => {
+                // Any web page can make the browser send this: the text is cleaned of
+                // terminal controls and secrets, and bounded, before anyone sees it.
                 let mut reason = match error {
-                    Some(e) => format!("TikTok Shop reported `{e}`"),
+                    Some(e) => format!("TikTok Shop reported `{}`", clean(e)),
                     None => "the redirect carried no authorization code".to_string(),
                 };
                 if let Some(description) = url::get(&params, "error_description").filter(|d| !d.is_empty()) {
-                    reason.push_str(&format!(": {description}"));
+                    reason.push_str(&format!(": {}", clean(description)));
                 }
                 Some(Redirect::Denied { reason, request })
             }
@@ -153,89 +155,13 @@ impl Listener {
 }
 
 /// Sends one of the tool's pages: no caching, no referrer, no external anything.
-pub fn respond(request: Request, status: u16, html: &str) {
-    let mut response = Response::from_string(html).with_status_code(status);
-    let headers: [(&[u8], &[u8]); 6] = [
-        (b"Content-Type", b"text/html; charset=utf-8"),
-        (b"Cache-Control", b"no-store"),
-        (b"Referrer-Policy", b"no-referrer"),
-        (b"X-Content-Type-Options", b"nosniff"),
-        (
-            b"Content-Security-Policy",
-            b"default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'",
-        ),
-        (b"Connection", b"close"),
-    ];
-    for (name, value) in headers {
-        if let Ok(header) = Header::from_bytes(name, value) {
+pub fn respond(request: Request, status: u16, page: &str) {
+    let mut response = Response::from_string(page).with_status_code(status);
+    for (name, value) in html::security_headers(false).into_iter().chain([("Connection", "close")]) {
+        if let Ok(header) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
             response.add_header(header);
         }
     }
     // The browser may have gone away; nothing useful can be done about it here.
     let _ = request.respond(response);
-}
-
-fn not_found_page() -> String {
-    html::page(
-        Tone::Neutral,
-        "Nothing here",
-        "<p>This address only receives TikTok Shop's redirect for <code>tiktok-shop-auth login</code>.</p>",
-    )
-}
-
-fn wrong_state_page() -> String {
-    html::page(
-        Tone::Bad,
-        "This link belongs to another sign-in",
-        "<p>This redirect does not match the sign-in that <code>tiktok-shop-auth login</code> is waiting for: \
-         it comes from an earlier attempt (an old tab) or was not started on this computer. Nothing was changed.</p>\
-         <p class=\"next\">Go back to the terminal and use the link it printed, or run <code>tiktok-shop-auth login</code> again. \
-         You can close this tab.</p>",
-    )
-}
-
-/// The page for a saved authorization.
-pub fn granted_page(seller: &str, path: &str) -> String {
-    html::page(
-        Tone::Good,
-        "Authorized and saved",
-        &format!(
-            "<p>The authorization for <b>{}</b> was granted and the tokens were saved to <code>{}</code>.</p>\
-             <p class=\"next\">You can close this tab and go back to the terminal.</p>",
-            html::escape(seller),
-            html::escape(path)
-        ),
-    )
-}
-
-pub fn denied_page(reason: &str) -> String {
-    html::page(
-        Tone::Bad,
-        "Authorization denied",
-        &format!(
-            "<p>The authorization was not granted, so no token was saved: {}.</p>\
-             <p class=\"next\">You can close this tab. To try again, run <code>tiktok-shop-auth login</code> again.</p>",
-            html::message(reason)
-        ),
-    )
-}
-
-pub fn failed_page(error: &Error) -> String {
-    let details = match error {
-        Error::TikTok(api) => format!(
-            "<dl><dt>code</dt><dd>{}</dd><dt>message</dt><dd>{}</dd><dt>request_id</dt><dd>{}</dd></dl>",
-            api.code,
-            html::escape(&api.message),
-            html::escape(&api.request_id)
-        ),
-        other => format!("<p>{}</p>", html::message(&other.to_string())),
-    };
-    html::page(
-        Tone::Bad,
-        "Authorization failed",
-        &format!(
-            "<p>TikTok Shop sent the seller back, but the tokens could not be obtained or saved. Any token file that was there is unchanged.</p>\
-             {details}<p class=\"next\">You can close this tab. The terminal shows the same error; fix it and run <code>tiktok-shop-auth login</code> again.</p>"
-        ),
-    )
 }

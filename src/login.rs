@@ -1,48 +1,50 @@
 //! `login`: the browser sign-in, end to end, and its `--manual` variant for machines whose
 //! browser cannot reach this machine's loopback.
 //!
-//! The order matters and follows the spec: check the configuration, bind the listener,
-//! make the link with a fresh 192-bit `state`, open the browser, poll, exchange the code,
-//! write the file, and only then answer the browser with what really happened.
+//! The order matters and follows the spec: check the configuration and that the token file
+//! has room, bind the listener, make the link with a fresh 192-bit `state`, open the
+//! browser, poll, take the token file's lock, exchange the code, write the file, and only
+//! then answer the browser with what really happened. The code is single-use: it is spent
+//! only through `token_file::Reservation::spend`, under the lock, with the room reserved.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::Path;
 use std::process::Child;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::cli::LoginOptions;
+use crate::cli::{LoginOptions, RecoverOptions};
 use crate::error::Error;
 use crate::listener::{self, Redirect};
-use crate::secret::{Secret, random_urlsafe};
+use crate::secret::{Secret, clean, random_urlsafe};
+use crate::token_file::{self, TokenFile};
 use crate::url::{self, HttpUrl};
-use crate::{browser, expiry, summary, tiktok, token_file};
-
-/// How long a write waits for a `refresh` that holds the token file's lock.
-pub const LOCK_WAIT: Duration = Duration::from_secs(30);
+use crate::{browser, expiry, html, summary, tiktok};
 
 pub fn run(opts: &LoginOptions) -> Result<(), Error> {
     let agent = tiktok::agent()?;
-    check_writable(&opts.token_file)?;
+    // A code is single-use: losing it to a read-only directory or a full disk would waste
+    // the seller's sign-in, so the room is reserved (and let go) before they are sent anywhere.
+    let file = TokenFile::new(&opts.token_file)?;
+    file.check_room(opts.lock_wait)?;
     if opts.manual {
-        return manual(opts, &agent);
+        return manual(opts, &agent, &file);
     }
     let listener = listener::bind(&opts.redirect)?;
     let state = random_urlsafe(24)?;
     let link = link_with_state(&opts.link, &state);
     let listening: Vec<String> = listener.addresses().iter().map(ToString::to_string).collect();
-    eprintln!("listening for the redirect on {} (path {})", listening.join(" and "), opts.redirect.path);
+    noteln!("listening for the redirect on {} (path {})", listening.join(" and "), opts.redirect.path);
     let mut browser = if opts.no_browser {
-        eprintln!("open this link in a browser to authorize the app:\n\n    {link}\n");
+        noteln!("open this link in a browser to authorize the app:\n\n    {link}\n");
         None
     } else {
-        eprintln!("opening the browser; if it does not open, open this link yourself:\n\n    {link}\n");
+        noteln!("opening the browser; if it does not open, open this link yourself:\n\n    {link}\n");
         match browser::open(&link) {
             Ok(child) => Some(child),
             Err(why) => {
-                eprintln!("{why}; open the link above by hand");
+                noteln!("{why}; open the link above by hand");
                 None
             }
         }
@@ -53,30 +55,30 @@ pub fn run(opts: &LoginOptions) -> Result<(), Error> {
         watch_browser(&mut browser);
         if terminal && left.as_secs() != shown {
             shown = left.as_secs();
-            eprint!("\rwaiting for the browser: {shown:>3} s left ");
+            note!("\rwaiting for the browser: {shown:>3} s left ");
             let _ = std::io::stderr().flush();
         }
     };
     let redirect = listener.wait_for_redirect(&state, opts.timeout, &mut tick);
     if terminal {
-        eprint!("\r{:40}\r", "");
+        note!("\r{:40}\r", "");
     }
     match redirect? {
         Redirect::Denied { reason, request } => {
-            listener::respond(request, 200, &listener::denied_page(&reason));
+            listener::respond(request, 200, &html::denied_page(&reason));
             Err(denied(&reason))
         }
         Redirect::Granted { code, request } => {
-            eprintln!("redirect received; exchanging the code");
-            match exchange_and_save(opts, &agent, &code) {
-                Ok((value, written)) => {
+            noteln!("redirect received; exchanging the code");
+            match exchange_and_save(opts, &agent, &file, &code) {
+                Ok(value) => {
                     let seller = value.pointer("/data/seller_name").and_then(Value::as_str).unwrap_or("your shop");
-                    listener::respond(request, 200, &listener::granted_page(seller, &written.display().to_string()));
-                    print_summary(opts, &value);
+                    listener::respond(request, 200, &html::granted_page(seller, &file.path().display().to_string()));
+                    print_summary(file.path(), opts.json, &value, "authorized and saved");
                     Ok(())
                 }
                 Err(e) => {
-                    listener::respond(request, 502, &listener::failed_page(&e));
+                    listener::respond(request, 502, &html::failed_page(&e));
                     Err(e)
                 }
             }
@@ -106,47 +108,69 @@ fn watch_browser(browser: &mut Option<Child>) {
         && let Ok(Some(status)) = child.try_wait()
     {
         if !status.success() {
-            eprintln!("the browser command exited with {status}; open the link above by hand");
+            noteln!("the browser command exited with {status}; open the link above by hand");
         }
         *browser = None;
     }
 }
 
+/// Takes the lock (a refresh from cron may hold it), reserves the room, and only then
+/// spends the code; if the lock cannot be had, the code is left unspent.
 fn exchange_and_save(
     opts: &LoginOptions,
     agent: &ureq::Agent,
+    file: &TokenFile,
     code: &Secret,
-) -> Result<(Value, std::path::PathBuf), Error> {
-    let answer = tiktok::exchange_code(agent, &opts.auth_base, &opts.app, code)?;
-    // A refresh running from cron must not write an older token over this one.
-    let _lock = token_file::lock(&opts.token_file, LOCK_WAIT)?;
-    let written = token_file::write_atomically(&opts.token_file, &answer.body)?;
-    Ok((answer.json, written))
+) -> Result<Value, Error> {
+    let guard = file.lock(opts.lock_wait)?;
+    let answer = guard.reserve()?.spend(|room| tiktok::exchange_code(agent, &opts.auth_base, &opts.app, code, room))?;
+    Ok(answer.json)
 }
 
-fn print_summary(opts: &LoginOptions, value: &Value) {
+fn print_summary(path: &std::path::Path, json: bool, value: &Value, headline: &str) {
     let now = expiry::now();
-    if opts.json {
-        println!("{}", summary::json(value, &opts.token_file, now));
+    if json {
+        outln!("{}", summary::json(value, path, now));
     } else {
-        print!("authorized and saved\n{}", summary::text(value, &opts.token_file, now));
+        out!("{headline}\n{}", summary::text(value, path, now));
     }
 }
 
-/// Fails early, before the seller is sent anywhere, when the token file cannot be written:
-/// a code is single-use, and losing it to a read-only directory would waste the sign-in.
-fn check_writable(path: &Path) -> Result<(), Error> {
-    if path.is_dir() {
-        return Err(Error::Usage(format!("--token-file / TIKTOK_SHOP_TOKEN_FILE `{}` is a directory", path.display())));
+/// `login --recover FILE`: a recovery file (or any saved token response) becomes the token
+/// file, under the lock, unless the token file already holds newer tokens.
+pub fn recover(opts: &RecoverOptions) -> Result<(), Error> {
+    let file = TokenFile::new(&opts.token_file)?;
+    let from = opts.from.display();
+    let bytes = match token_file::read_capped(&opts.from) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Err(Error::Usage(format!("--recover `{from}` is larger than a token response can be"))),
+        Err(e) => return Err(Error::file("read the file to recover", &opts.from, e)),
+    };
+    let (value, tokens) =
+        token_file::parse_response(&bytes).map_err(|why| Error::Usage(format!("--recover `{from}` {why}")))?;
+    let guard = file.lock(opts.lock_wait)?;
+    if let Ok((_, current)) = guard.read()
+        && current.access_expires_at >= tokens.access_expires_at
+        && current.access_token != tokens.access_token
+    {
+        return Err(Error::Usage(format!(
+            "`{}` already holds newer tokens than `{from}` (access token expiring {}); nothing was changed",
+            file.path().display(),
+            expiry::describe(current.access_expires_at, expiry::now())
+        )));
     }
-    token_file::check_writable(path)
+    guard.reserve()?.install(&bytes)?;
+    // The recovery file holds live tokens: once installed, it must not linger.
+    let _ = std::fs::remove_file(&opts.from);
+    print_summary(file.path(), opts.json, &value, "recovered and saved");
+    Ok(())
 }
 
 /// `login --manual`: no listener, no browser; the user pastes where the browser landed.
-fn manual(opts: &LoginOptions, agent: &ureq::Agent) -> Result<(), Error> {
+fn manual(opts: &LoginOptions, agent: &ureq::Agent, file: &TokenFile) -> Result<(), Error> {
     let state = random_urlsafe(24)?;
     let link = link_with_state(&opts.link, &state);
-    eprintln!(
+    noteln!(
         "open this link in a browser on any machine and authorize the app:\n\n    {link}\n\n\
          TikTok Shop then sends that browser to {} which will fail to load there: that is expected.\n\
          Copy the whole address from the address bar (or just the code) and paste it here, then press Enter.",
@@ -155,14 +179,14 @@ fn manual(opts: &LoginOptions, agent: &ureq::Agent) -> Result<(), Error> {
     let lines = spawn_stdin_reader();
     let deadline = std::time::Instant::now() + opts.timeout;
     loop {
-        eprint!("address or code: ");
+        note!("address or code: ");
         let _ = std::io::stderr().flush();
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let line = match lines.recv_timeout(left) {
             Ok(Ok(line)) => line,
             Ok(Err(e)) => return Err(Error::Local(format!("cannot read the pasted address from stdin: {e}"))),
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                eprintln!();
+                noteln!();
                 return Err(Error::Timeout(format!(
                     "nothing was pasted within {} s; run `tiktok-shop-auth login --manual` again (raise --timeout if needed)",
                     opts.timeout.as_secs()
@@ -177,7 +201,7 @@ fn manual(opts: &LoginOptions, agent: &ureq::Agent) -> Result<(), Error> {
         match parse_pasted(line.trim(), &state) {
             Pasted::Empty => continue,
             Pasted::Invalid(why) => {
-                eprintln!("{why}");
+                noteln!("{why}");
                 continue;
             }
             Pasted::WrongState => {
@@ -189,9 +213,9 @@ fn manual(opts: &LoginOptions, agent: &ureq::Agent) -> Result<(), Error> {
             }
             Pasted::Denied(reason) => return Err(denied(&reason)),
             Pasted::Code(code) => {
-                eprintln!("exchanging the code");
-                let (value, _) = exchange_and_save(opts, agent, &code)?;
-                print_summary(opts, &value);
+                noteln!("exchanging the code");
+                let value = exchange_and_save(opts, agent, file, &code)?;
+                print_summary(file.path(), opts.json, &value, "authorized and saved");
                 return Ok(());
             }
         }
@@ -244,7 +268,7 @@ fn parse_pasted(text: &str, state: &str) -> Pasted {
     let error = url::get(&params, "error").filter(|e| !e.is_empty());
     match (error, url::get(&params, "code").filter(|c| !c.is_empty() && *c != "null")) {
         (None, Some(code)) => Pasted::Code(Secret::new(code)),
-        (Some(e), _) => Pasted::Denied(format!("TikTok Shop reported `{e}`")),
+        (Some(e), _) => Pasted::Denied(format!("TikTok Shop reported `{}`", clean(e))),
         (None, None) => Pasted::Invalid(
             "that address has no code; paste the address the browser was sent to after authorizing".into(),
         ),

@@ -4,12 +4,18 @@
 //! Code map: `cli` parses arguments into one options struct per command (with `config`
 //! resolving flag, environment and default); `login` runs the browser sign-in using
 //! `listener` (the loopback redirect receiver), `browser` (opening the link) and `html`
-//! (the pages); `refresh` holds `refresh`, `status` and `token`; `shops` the signed call;
-//! `tiktok` is the HTTP API; `token_file` reads, locks and atomically replaces the file;
+//! (the pages); `refresh` is the cron command and the one locked refresh path (`renew`);
+//! `status` holds `status` and `token`; `shops` the signed call; `tiktok` is the HTTP API;
+//! `token_file` owns the file: lock, room, spend, save (its types allow no other order);
 //! `summary` and `expiry` describe tokens; `sandbox` is the local stand-in for TikTok;
-//! `secret` keeps secrets out of output; `error` is the one error type and its exit codes.
+//! `secret` keeps secrets out of output; `output` is the only way to stdout and stderr;
+//! `error` is the one error type and its exit codes.
 
 #![forbid(unsafe_code)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+#[macro_use]
+mod output;
 
 mod browser;
 mod cli;
@@ -23,6 +29,7 @@ mod refresh;
 mod sandbox;
 mod secret;
 mod shops;
+mod status;
 mod summary;
 mod tiktok;
 mod token_file;
@@ -35,24 +42,25 @@ use cli::Command;
 fn main() -> ExitCode {
     let result = cli::parse(std::env::args_os().skip(1).collect()).and_then(|command| match command {
         Command::Help(text) => {
-            print!("{text}");
+            out!("{text}");
             Ok(())
         }
         Command::Version => {
-            println!("{}", cli::VERSION);
+            outln!("{}", cli::VERSION);
             Ok(())
         }
         Command::Login(opts) => login::run(&opts),
+        Command::Recover(opts) => login::recover(&opts),
         Command::Refresh(opts) => refresh::refresh(&opts),
-        Command::Status(opts) => refresh::status(&opts),
-        Command::Token(path) => refresh::token(&path),
+        Command::Status(opts) => status::status(&opts),
+        Command::Token(path) => status::token(&path),
         Command::Shops(opts) => shops::run(&opts),
         Command::Sandbox(opts) => sandbox::run(&opts),
     });
-    match result {
+    match result.and_then(|()| output::finish()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("tiktok-shop-auth: {e}");
+            noteln!("tiktok-shop-auth: {e}");
             ExitCode::from(e.exit_code())
         }
     }

@@ -6,13 +6,14 @@
 //! non-zero `code` with HTTP 200, codes are single-use and live 30 minutes, refresh tokens
 //! rotate (the old one and its access token stop working), expiry fields are absolute Unix
 //! times, and the shops endpoint checks the HMAC signature, the timestamp window and the
-//! token. One thread serves one request at a time: the state is a few maps, no locks.
+//! token. The state is a few maps behind one mutex: requests change it one at a time.
 //! Where the real service's behaviour is unknown (exact codes for a wrong secret or a bad
 //! timestamp), the choice is noted in the README.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::TcpListener;
+use std::sync::Mutex;
 
 use serde_json::{Value, json};
 use tiny_http::{Header, Method, Request, Response, Server};
@@ -20,7 +21,7 @@ use tiny_http::{Header, Method, Request, Response, Server};
 use crate::cli::{Fault, SandboxOptions};
 use crate::error::Error;
 use crate::html::{self, Tone};
-use crate::secret::{mask, random_urlsafe};
+use crate::secret::{clean, mask, random_urlsafe};
 use crate::url;
 use crate::{expiry, tiktok};
 
@@ -59,9 +60,9 @@ pub fn run(opts: &SandboxOptions) -> Result<(), Error> {
     let addr = listener.local_addr().map_err(|e| Error::Local(format!("cannot read the sandbox's address: {e}")))?;
     let server =
         Server::from_listener(listener, None).map_err(|e| Error::Local(format!("cannot serve on {addr}: {e}")))?;
-    println!("sandbox listening on http://{addr}");
+    outln!("sandbox listening on http://{addr}");
     let _ = std::io::stdout().flush();
-    eprintln!(
+    noteln!(
         "sandbox: app key {}, redirect URL {}{}\n  point the tool at it with: --authorize-url http://{addr}/open/authorize --auth-base http://{addr} --api-base http://{addr}",
         opts.app.key,
         opts.redirect,
@@ -70,10 +71,26 @@ pub fn run(opts: &SandboxOptions) -> Result<(), Error> {
             None => String::new(),
         }
     );
-    let mut sandbox = Sandbox { opts, codes: HashMap::new(), access: HashMap::new(), refresh: HashMap::new() };
-    for request in server.incoming_requests() {
-        sandbox.handle(request);
-    }
+    let sandbox = Mutex::new(Sandbox { opts, codes: HashMap::new(), access: HashMap::new(), refresh: HashMap::new() });
+    let sandbox = &sandbox;
+    let handle = move |request| match sandbox.lock() {
+        Ok(mut sandbox) => sandbox.handle(request),
+        Err(poisoned) => poisoned.into_inner().handle(request),
+    };
+    // With --latency, each request waits on a thread of its own, so that slow answers
+    // overlap as they would at TikTok; the state is still changed one request at a time.
+    std::thread::scope(|scope| {
+        for request in server.incoming_requests() {
+            if opts.latency.is_zero() {
+                handle(request);
+            } else {
+                scope.spawn(move || {
+                    std::thread::sleep(opts.latency);
+                    handle(request)
+                });
+            }
+        }
+    });
     Ok(())
 }
 
@@ -87,7 +104,7 @@ impl Sandbox<'_> {
         let target = request.url().to_string();
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
         let params = url::parse_query(query);
-        eprintln!("sandbox: {} {}{}", request.method(), path, masked_query(&params));
+        noteln!("sandbox: {} {}{}", request.method(), clean(path), masked_query(&params));
         let is_get = *request.method() == Method::Get;
         let token = request
             .headers()
@@ -98,8 +115,8 @@ impl Sandbox<'_> {
         match (is_get, path.as_str()) {
             (true, "/open/authorize") => self.authorize(request, &params),
             (true, "/open/authorize/decide") => self.decide(request, &params),
-            (true, "/api/v2/token/get") => self.token_get(request, &params),
-            (true, "/api/v2/token/refresh") => self.token_refresh(request, &params),
+            (true, tiktok::TOKEN_GET_PATH) => self.token_get(request, &params),
+            (true, tiktok::TOKEN_REFRESH_PATH) => self.token_refresh(request, &params),
             (true, tiktok::SHOPS_PATH) => self.shops(request, &params, token.as_deref()),
             _ => self.send(request, 404, "text/plain; charset=utf-8", "404 page not found".into(), None),
         }
@@ -181,7 +198,7 @@ impl Sandbox<'_> {
     /// the grant type. `Err` is the answer already sent.
     fn check_token_call(&self, request: Request, params: &[(String, String)], grant_type: &str) -> Result<Request, ()> {
         if let Some(fault) = self.opts.fault {
-            self.send_fault(request, fault);
+            self.send_fault(request, fault, params);
             return Err(());
         }
         let app_ok = url::get(params, "app_key") == Some(self.opts.app.key.as_str())
@@ -198,7 +215,7 @@ impl Sandbox<'_> {
     }
 
     fn token_get(&mut self, request: Request, params: &[(String, String)]) {
-        let Ok(request) = self.check_token_call(request, params, "authorized_code") else { return };
+        let Ok(request) = self.check_token_call(request, params, tiktok::GRANT_AUTHORIZED_CODE) else { return };
         let now = self.now();
         let code = url::get(params, "auth_code").unwrap_or("");
         // A code is spent by its first use, whether it was still fresh or not.
@@ -212,7 +229,7 @@ impl Sandbox<'_> {
     }
 
     fn token_refresh(&mut self, request: Request, params: &[(String, String)]) {
-        let Ok(request) = self.check_token_call(request, params, "refresh_token") else { return };
+        let Ok(request) = self.check_token_call(request, params, tiktok::GRANT_REFRESH_TOKEN) else { return };
         let now = self.now();
         let token = url::get(params, "refresh_token").unwrap_or("");
         match self.refresh.remove(token) {
@@ -308,12 +325,12 @@ impl Sandbox<'_> {
 
     fn send(&self, request: Request, status: u16, content_type: &str, body: String, location: Option<&str>) {
         let mut response = Response::from_string(body).with_status_code(status);
-        let mut headers = vec![
-            ("Content-Type", content_type.to_string()),
-            ("Cache-Control", "no-store".into()),
-            ("Referrer-Policy", "no-referrer".into()),
-            ("Date", expiry::http_date(self.now())),
-        ];
+        let mut headers = vec![("Date", expiry::http_date(self.now()))];
+        if content_type.starts_with("text/html") {
+            headers.extend(html::security_headers(true).map(|(k, v)| (k, v.to_string())));
+        } else {
+            headers.extend([("Content-Type", content_type.to_string()), ("Cache-Control", "no-store".into())]);
+        }
         if let Some(location) = location {
             headers.push(("Location", location.to_string()));
         }
@@ -336,8 +353,20 @@ impl Sandbox<'_> {
         self.send(request, status, "application/json; charset=utf-8", body.to_string(), None);
     }
 
-    fn send_fault(&self, request: Request, fault: Fault) {
+    fn send_fault(&self, request: Request, fault: Fault, params: &[(String, String)]) {
         match fault {
+            // A misbehaving endpoint or proxy that repeats the request (secrets included)
+            // and some terminal escapes in its message.
+            Fault::Echo => self.send_api(
+                request,
+                200,
+                36004099,
+                &format!(
+                    "bad request \u{1b}]0;pwned\u{7}\u{1b}[2J\r\nauthorized and saved: {}",
+                    url::encode_query(params)
+                ),
+                Value::Null,
+            ),
             Fault::Html502 => self.send(
                 request,
                 502,
@@ -360,9 +389,9 @@ fn masked_query(params: &[(String, String)]) -> String {
         .iter()
         .map(|(k, v)| {
             if SECRET_KEYS.contains(&k.as_str()) && v != "null" {
-                format!("{k}={}", mask(v))
+                format!("{}={}", clean(k), mask(v))
             } else {
-                format!("{k}={v}")
+                format!("{}={}", clean(k), clean(v))
             }
         })
         .collect();

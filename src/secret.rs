@@ -3,15 +3,33 @@
 //! `Debug` and `Display` show only a mask, so a secret that slips into a log line, an
 //! error message or a panic shows nothing useful to whoever reads it. The value is reached
 //! only through `expose`, which makes each deliberate use easy to find.
+//!
+//! Every secret made is also remembered (with its URL-encoded spelling), so that `scrub`
+//! can take it out of any text: an error page of a proxy that echoes the request, TikTok's
+//! `message`, a message of ours. Everything printed to stderr and every page goes through
+//! it; `clean` is the other half, for text from outside: no control characters, bounded.
 
 use std::fmt;
+use std::sync::Mutex;
+
+/// Every secret value this process has seen, longest first after each insert, so a
+/// secret that contains another is replaced whole.
+static KNOWN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Values shorter than this are not scrubbed: replacing `0` everywhere would mangle text.
+const SCRUB_MIN_LEN: usize = 6;
+
+/// The longest piece of outside text shown in a message.
+pub const SHOWN_MAX_CHARS: usize = 300;
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
+        let value = value.into();
+        remember(&value);
+        Secret(value)
     }
 
     pub fn expose(&self) -> &str {
@@ -29,6 +47,46 @@ impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&mask(&self.0))
     }
+}
+
+fn remember(value: &str) {
+    if value.chars().count() < SCRUB_MIN_LEN {
+        return;
+    }
+    if let Ok(mut known) = KNOWN.lock() {
+        for spelling in [value.to_string(), crate::url::encode(value)] {
+            if !known.contains(&spelling) {
+                known.push(spelling);
+            }
+        }
+        known.sort_by_key(|k| std::cmp::Reverse(k.len()));
+    }
+}
+
+/// `text` with every known secret replaced by `***`.
+pub fn scrub(text: &str) -> String {
+    let Ok(known) = KNOWN.lock() else { return text.to_string() };
+    known.iter().fold(text.to_string(), |t, k| if t.contains(k.as_str()) { t.replace(k.as_str(), "***") } else { t })
+}
+
+/// Text from outside (a server's message, a query parameter, a pasted line), made safe to
+/// show: secrets scrubbed, control characters written as escapes (`\u{1b}`, `\n`), and
+/// cut to `SHOWN_MAX_CHARS` characters.
+pub fn clean(text: &str) -> String {
+    let scrubbed = scrub(text);
+    let mut out = String::with_capacity(scrubbed.len().min(SHOWN_MAX_CHARS * 2));
+    for (i, c) in scrubbed.chars().enumerate() {
+        if i == SHOWN_MAX_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The first characters of a token, enough to tell two apart, never enough to use one.
@@ -77,6 +135,22 @@ mod tests {
         assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_ne!(a, random_urlsafe(24).unwrap());
         assert_eq!(random_urlsafe(16).unwrap().len(), 22);
+    }
+
+    #[test]
+    fn known_secrets_are_scrubbed_in_both_spellings() {
+        let _s = Secret::new("sEcReT/with+chars");
+        let text = "app_secret=sEcReT%2Fwith%2Bchars&x=1 and sEcReT/with+chars";
+        assert_eq!(scrub(text), "app_secret=***&x=1 and ***");
+        assert_eq!(scrub("short 0 stays"), "short 0 stays");
+    }
+
+    #[test]
+    fn outside_text_loses_controls_and_length() {
+        assert_eq!(clean("a\x1b]0;x\x07\r\nb"), "a\\u{1b}]0;x\\u{7}\\r\\nb");
+        assert_eq!(clean("rtl\u{202e}x"), "rtl\\u{202e}x");
+        let long = "x".repeat(1000);
+        assert_eq!(clean(&long).chars().count(), SHOWN_MAX_CHARS + 1);
     }
 
     #[test]

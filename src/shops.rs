@@ -5,24 +5,26 @@ use serde_json::Value;
 
 use crate::cli::ShopsOptions;
 use crate::error::Error;
-use crate::{expiry, refresh, tiktok, token_file};
+use crate::token_file::TokenFile;
+use crate::{expiry, tiktok};
 
 pub fn run(opts: &ShopsOptions) -> Result<(), Error> {
     let agent = tiktok::agent()?;
-    let (_, tokens) = token_file::read(&opts.token_file)?;
+    let file = TokenFile::new(&opts.token_file)?;
+    let (_, tokens) = file.read()?;
     let now = expiry::now();
-    refresh::check_access_valid(&opts.token_file, tokens.access_expires_at, now)?;
+    tokens.check_access(file.path(), now)?;
     let value = tiktok::authorized_shops(&agent, &opts.api_base, &opts.app, &tokens.access_token, now)?;
     let shops = value.pointer("/data/shops").and_then(Value::as_array).cloned().unwrap_or_default();
     if opts.json {
-        println!("{}", Value::Array(shops));
+        outln!("{}", Value::Array(shops));
         return Ok(());
     }
     if shops.is_empty() {
-        eprintln!("the token works, but no shop is authorized for it");
+        noteln!("the token works, but no shop is authorized for it");
         return Ok(());
     }
-    print!("{}", table(&shops));
+    out!("{}", table(&shops));
     Ok(())
 }
 

@@ -43,7 +43,7 @@ pub fn text(value: &Value, path: &Path, now: i64) -> String {
     let scopes = scopes(value);
     let expiry_line = |token: &str, at: Option<i64>| match at {
         Some(at) => {
-            format!("{} expires {} ({})", mask(data_str(value, token)), expiry::utc(at), expiry::relative(at, now))
+            format!("{} expires {}", mask(data_str(value, token)), expiry::describe(at, now))
         }
         None => format!("{} (no expiry in the file)", mask(data_str(value, token))),
     };

@@ -6,6 +6,10 @@
 //! Every answer is checked the same way: HTTP status, then JSON, then TikTok's `code`.
 //! The app secret travels in the token endpoints' query string, so no URL of theirs is
 //! ever put into a message, and every message is scrubbed of the secret before it leaves.
+//! TikTok's `message`, `request_id` and a content type are text from outside: they pass
+//! through `secret::clean` (secrets, control characters, length) before anyone sees them.
+//! The token endpoints spend a single-use grant, so they demand a `token_file::Room`: they
+//! can only be called while the token file is locked and room for the answer is reserved.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +20,14 @@ use ureq::tls::{RootCerts, TlsConfig};
 
 use crate::config::App;
 use crate::error::{ApiError, Error};
-use crate::secret::Secret;
+use crate::secret::{Secret, clean, scrub};
+use crate::token_file::Room;
+
+/// The token endpoints and their grant types, as the tool and the sandbox both spell them.
+pub const TOKEN_GET_PATH: &str = "/api/v2/token/get";
+pub const TOKEN_REFRESH_PATH: &str = "/api/v2/token/refresh";
+pub const GRANT_AUTHORIZED_CODE: &str = "authorized_code";
+pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
 
 const MAX_BODY: u64 = 1024 * 1024;
 
@@ -61,13 +72,25 @@ pub struct TokenAnswer {
 }
 
 /// `GET /api/v2/token/get`: an authorization code for tokens.
-pub fn exchange_code(agent: &Agent, auth_base: &str, app: &App, code: &Secret) -> Result<TokenAnswer, Error> {
-    token_call(agent, auth_base, "/api/v2/token/get", app, ("auth_code", code), "authorized_code")
+pub fn exchange_code(
+    agent: &Agent,
+    auth_base: &str,
+    app: &App,
+    code: &Secret,
+    _room: &Room,
+) -> Result<TokenAnswer, Error> {
+    token_call(agent, auth_base, TOKEN_GET_PATH, app, ("auth_code", code), GRANT_AUTHORIZED_CODE)
 }
 
 /// `GET /api/v2/token/refresh`: a refresh token for new tokens.
-pub fn refresh(agent: &Agent, auth_base: &str, app: &App, refresh_token: &Secret) -> Result<TokenAnswer, Error> {
-    token_call(agent, auth_base, "/api/v2/token/refresh", app, ("refresh_token", refresh_token), "refresh_token")
+pub fn refresh(
+    agent: &Agent,
+    auth_base: &str,
+    app: &App,
+    refresh_token: &Secret,
+    _room: &Room,
+) -> Result<TokenAnswer, Error> {
+    token_call(agent, auth_base, TOKEN_REFRESH_PATH, app, ("refresh_token", refresh_token), GRANT_REFRESH_TOKEN)
 }
 
 /// Both token endpoints: a GET with the app's credentials, one grant and its type.
@@ -85,10 +108,9 @@ fn token_call(
         (grant_name, grant.expose()),
         ("grant_type", grant_type),
     ];
-    let secrets = [&app.secret, grant];
     let url = format!("{base}{path}?{}", crate::url::encode_query(&query));
     let endpoint = format!("{base}{path}");
-    let answer = get(agent, &url, &endpoint, &[], &secrets)?;
+    let answer = get(agent, &url, &endpoint, &[])?;
     let json = check_envelope(path, &answer, &endpoint)?;
     // The same check a saved file gets: what is saved must be usable by the next refresh.
     let tokens = crate::token_file::Tokens::from_response(&json).map_err(|why| {
@@ -106,27 +128,19 @@ pub struct Answer {
     pub date: Option<i64>,
 }
 
-fn get(
-    agent: &Agent,
-    url: &str,
-    endpoint: &str,
-    headers: &[(&str, &str)],
-    secrets: &[&Secret],
-) -> Result<Answer, Error> {
+fn get(agent: &Agent, url: &str, endpoint: &str, headers: &[(&str, &str)]) -> Result<Answer, Error> {
     let mut request = agent.get(url);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let scrub = |text: String| {
-        secrets.iter().filter(|s| !s.expose().is_empty()).fold(text, |t, s| t.replace(s.expose(), "***"))
-    };
-    let mut response =
-        request.call().map_err(|e| Error::Network(scrub(format!("request to {endpoint} failed: {}", describe(&e)))))?;
+    let mut response = request
+        .call()
+        .map_err(|e| Error::Network(scrub(&format!("request to {endpoint} failed: {}", describe(&e)))))?;
     let status = response.status().as_u16();
     let content_type = header(&response, "content-type").unwrap_or_default();
     let date = header(&response, "date").and_then(|d| crate::expiry::parse_http_date(&d));
     let body = response.body_mut().with_config().limit(MAX_BODY).read_to_vec().map_err(|e| {
-        Error::Network(scrub(format!("reading the answer of {endpoint} (HTTP {status}) failed: {}", describe(&e))))
+        Error::Network(scrub(&format!("reading the answer of {endpoint} (HTTP {status}) failed: {}", describe(&e))))
     })?;
     Ok(Answer { status, content_type, body, date })
 }
@@ -151,7 +165,7 @@ fn describe(e: &ureq::Error) -> String {
 pub fn check_envelope(what: &'static str, answer: &Answer, endpoint: &str) -> Result<Value, Error> {
     let describe_body = || {
         let kind =
-            if answer.content_type.is_empty() { "no content type".to_string() } else { answer.content_type.clone() };
+            if answer.content_type.is_empty() { "no content type".to_string() } else { clean(&answer.content_type) };
         format!("{} bytes, {kind}", answer.body.len())
     };
     if (300..400).contains(&answer.status) {
@@ -193,7 +207,7 @@ pub fn check_envelope(what: &'static str, answer: &Answer, endpoint: &str) -> Re
             endpoint: what,
             http_status: answer.status,
             code,
-            message: value.get("message").and_then(Value::as_str).unwrap_or("(no message)").to_string(),
+            message: clean(value.get("message").and_then(Value::as_str).unwrap_or("(no message)")),
             request_id: request_id(&value),
             hint: None,
         })),
@@ -206,7 +220,7 @@ pub fn check_envelope(what: &'static str, answer: &Answer, endpoint: &str) -> Re
 }
 
 fn request_id(value: &Value) -> String {
-    value.get("request_id").and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or("none").to_string()
+    clean(value.get("request_id").and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or("none"))
 }
 
 /// TikTok's codes that mean the refresh token is gone for good: a new login is needed.
@@ -230,14 +244,29 @@ pub fn authorized_shops(
     let url = format!("{api_base}{SHOPS_PATH}?{}", crate::url::encode_query(&query));
     let endpoint = format!("{api_base}{SHOPS_PATH}");
     let headers = [("x-tts-access-token", access_token.expose()), ("content-type", "application/json")];
-    let answer = get(agent, &url, &endpoint, &headers, &[secret, access_token])?;
-    check_envelope(SHOPS_PATH, &answer, &endpoint).map_err(|e| match e {
+    let answer = get(agent, &url, &endpoint, &headers)?;
+    check_envelope(SHOPS_PATH, &answer, &endpoint).map_err(|e| open_api_error(e, answer.date, now))
+}
+
+/// TikTok's access-token codes: the token is unknown (or was replaced) or has expired.
+pub const INVALID_ACCESS_TOKEN: i64 = 105001;
+pub const EXPIRED_ACCESS_TOKEN: i64 = 105002;
+
+/// An Open API error as the user should meet it: a refused access token is exit 5 with
+/// what to run, a signature or timestamp error carries the clock hint.
+fn open_api_error(e: Error, server_date: Option<i64>, now: i64) -> Error {
+    match e {
+        Error::TikTok(api) if matches!(api.code, INVALID_ACCESS_TOKEN | EXPIRED_ACCESS_TOKEN) => {
+            Error::NeedLogin(format!(
+                "{api}: the access token was refused; run `tiktok-shop-auth refresh` (and `tiktok-shop-auth login` if that fails too)"
+            ))
+        }
         Error::TikTok(mut api) => {
-            api.hint = clock_hint(&api, answer.date, now);
+            api.hint = clock_hint(&api, server_date, now);
             Error::TikTok(api)
         }
         other => other,
-    })
+    }
 }
 
 /// Signed calls carry a timestamp TikTok accepts only from 5 minutes before to 30 seconds

@@ -1,23 +1,44 @@
-//! The token file: read it, lock it, replace it without ever losing it.
+//! The token file: read it, lock it, replace it without ever losing a token.
 //!
-//! A write goes to a newly created temporary file (`O_EXCL`, mode 0600) in the target's own
-//! directory, is flushed to disk, then renamed over the target, and the directory is
-//! flushed too. A crash or a full disk leaves either the old file or the new one, never a
-//! mix, and a failure removes the temporary file. A symbolic link at the token path (into a
-//! secrets volume, say) is kept: the file it points to is what gets replaced.
+//! The promise is "lock → check room → spend → save", and it is kept by types, not by
+//! each command remembering the order:
 //!
-//! `refresh` (and `login`, for its write) hold an exclusive lock on a `.lock` file beside the
-//! token file, so overlapping cron runs take turns and each reads the newest refresh token.
+//! - `TokenFile::new` checks the path (a regular file, a link to one, or nothing yet;
+//!   never empty, a directory, a device or a FIFO) and follows links once, so every path
+//!   to one file shares one lock: `<the file the path finally names>.lock`.
+//! - `TokenFile::lock` is the only way to a `Guard`; the guard removes what dead earlier
+//!   runs left behind (and adopts a complete answer one of them wrote but never renamed).
+//! - `Guard::reserve` is the only way to a `Reservation`: a newly created temporary file
+//!   (`O_EXCL`, 0600) in the target's directory, already filled to the size the new file
+//!   needs (twice the old one, 16 KiB at least), so a full disk is found before anything
+//!   is spent.
+//! - `Reservation::spend` hands the token call a `Room`, which the token endpoints in
+//!   `tiktok` demand and nothing else can make: a code or refresh token can be spent only
+//!   while the lock is held and the room is there. The answer is written into the
+//!   reserved file, flushed, renamed over the target, and the directory flushed. If that
+//!   still fails, the answer goes to `<name>.recovered-<unix time>` (0600) and the error
+//!   names it; if even that fails, the error says plainly that the seller must sign in
+//!   again (exit 5).
+//!
+//! A symbolic link at the token path (into a secrets volume, say) is kept: the file it
+//! points to is what gets replaced. Dropping a reservation removes its temporary file.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::expiry;
 use crate::secret::Secret;
+use crate::tiktok::TokenAnswer;
+
+/// The largest token file (or recovery file) the tool reads.
+pub const MAX_FILE: u64 = 1024 * 1024;
+/// The least room reserved before a grant is spent.
+const MIN_RESERVE: u64 = 16 * 1024;
 
 /// The parts of a token response the tool itself uses.
 #[derive(Debug)]
@@ -47,46 +68,346 @@ impl Tokens {
             refresh_expires_at: time("refresh_token_expire_in")?,
         })
     }
-}
 
-/// Reads and parses the token file. A missing file means a login is needed (exit 5); a
-/// file that is not a token response is reported with its path and never overwritten.
-pub fn read(path: &Path) -> Result<(Value, Tokens), Error> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(Error::NeedLogin(format!(
-                "no token file at `{}`: run `tiktok-shop-auth login` first (or pass --token-file / set TIKTOK_SHOP_TOKEN_FILE)",
-                path.display()
-            )));
+    /// `Ok` while the access token is valid (with the skew margin); else "run refresh".
+    pub fn check_access(&self, path: &Path, now: i64) -> Result<(), Error> {
+        if expiry::is_valid(self.access_expires_at, now) {
+            return Ok(());
         }
-        Err(e) => return Err(Error::file("read the token file", path, e)),
-    };
-    let corrupt = |reason: String| Error::CorruptTokenFile { path: path.to_path_buf(), reason };
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(corrupt("is empty".into()));
+        Err(Error::NeedLogin(format!(
+            "the access token in `{}` expired {}, counting {} s for clock skew: run `tiktok-shop-auth refresh`",
+            path.display(),
+            expiry::describe(self.access_expires_at, now),
+            expiry::SKEW_MARGIN
+        )))
     }
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("is not valid JSON ({e})")))?;
-    let tokens = Tokens::from_response(&value)
-        .map_err(|why| corrupt(format!("is not a TikTok Shop token response: it {why}")))?;
-    Ok((value, tokens))
+
+    /// `Ok` while the refresh token can still be used; else "run login".
+    pub fn check_refresh(&self, path: &Path, now: i64) -> Result<(), Error> {
+        if expiry::is_valid(self.refresh_expires_at, now) {
+            return Ok(());
+        }
+        Err(Error::NeedLogin(format!(
+            "the refresh token in `{}` expired {}: run `tiktok-shop-auth login`",
+            path.display(),
+            expiry::describe(self.refresh_expires_at, now)
+        )))
+    }
 }
 
-/// Writes `json` (valid JSON text, as received) pretty-printed to `path` by a temporary
-/// file, fsync and rename; returns the file actually written (the link's target when `path`
-/// is a symbolic link).
-pub fn write_atomically(path: &Path, json: &[u8]) -> Result<PathBuf, Error> {
-    let text = pretty(json);
-    let (target, dir, temp) = prepare(path)?;
-    let result = write_new_file(&temp, &text)
-        .map_err(|e| Error::file("write the temporary token file", &temp, e))
-        .and_then(|()| fs::rename(&temp, &target).map_err(|e| Error::file("replace the token file", &target, e)));
-    if let Err(e) = result {
-        let _ = fs::remove_file(&temp);
-        return Err(e);
+/// A checked token path and the file it finally names.
+#[derive(Debug)]
+pub struct TokenFile {
+    /// As the user gave it, for messages.
+    path: PathBuf,
+    /// Links followed: what is locked, read and replaced.
+    target: PathBuf,
+    dir: PathBuf,
+    name: String,
+}
+
+impl TokenFile {
+    /// Checks the path before anything is spent: empty, trailing-slash, directory, device
+    /// and FIFO paths are usage errors (exit 2).
+    pub fn new(path: &Path) -> Result<TokenFile, Error> {
+        let shown = path.display();
+        let usage = |why: &str| {
+            Error::Usage(format!(
+                "the token file `{shown}` {why} (--token-file / TIKTOK_SHOP_TOKEN_FILE, or the FILE argument)"
+            ))
+        };
+        if path.as_os_str().is_empty() {
+            return Err(Error::Usage(
+                "the token file path is empty: set --token-file / TIKTOK_SHOP_TOKEN_FILE to a file name".into(),
+            ));
+        }
+        let text = path.as_os_str().to_string_lossy();
+        if text.ends_with('/') || text.ends_with(std::path::MAIN_SEPARATOR) {
+            return Err(usage("ends with a slash: give the name of a file, such as tokens/seller.json"));
+        }
+        let target = resolve_links(path).map_err(|e| Error::file("follow the symbolic link", path, e))?;
+        match fs::metadata(&target) {
+            Ok(meta) if meta.is_dir() => return Err(usage("is a directory: give the name of a file in it")),
+            Ok(meta) if !meta.is_file() => {
+                return Err(usage("is not a regular file (a device, FIFO or socket): give the name of a file"));
+            }
+            _ => {}
+        }
+        let Some(name) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            return Err(usage("does not name a file"));
+        };
+        let dir = match target.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Ok(TokenFile { path: path.to_path_buf(), target, dir, name })
     }
-    sync_dir(&dir);
-    Ok(target)
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where the lock lives: beside the file the path finally names.
+    pub fn lock_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.lock", self.name))
+    }
+
+    /// Reads and parses the file (capped at 1 MiB). A missing file means a login is needed
+    /// (exit 5); a file that is not a token response is reported with its path and never
+    /// overwritten.
+    pub fn read(&self) -> Result<(Value, Tokens), Error> {
+        let bytes = match read_capped(&self.target) {
+            Ok(Some(b)) => b,
+            Ok(None) => return Err(self.corrupt(format!("is larger than {} KiB", MAX_FILE / 1024))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::NeedLogin(format!(
+                    "no token file at `{}`: run `tiktok-shop-auth login` first (or pass --token-file / set TIKTOK_SHOP_TOKEN_FILE)",
+                    self.path.display()
+                )));
+            }
+            Err(e) => return Err(Error::file("read the token file", &self.path, e)),
+        };
+        parse_response(&bytes).map_err(|why| self.corrupt(why))
+    }
+
+    fn corrupt(&self, reason: String) -> Error {
+        Error::CorruptTokenFile { path: self.path.clone(), reason }
+    }
+
+    /// Takes the lock, waiting up to `wait` for another holder to finish.
+    pub fn lock(&self, wait: Duration) -> Result<Guard<'_>, Error> {
+        create_private_dirs(&self.dir).map_err(|e| Error::file("create the directory", &self.dir, e))?;
+        let lock_path = self.lock_path();
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&lock_path).map_err(|e| Error::file("open the lock file", &lock_path, e))?;
+        let deadline = Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(Error::Local(format!(
+                        "another tiktok-shop-auth has held the lock `{}` for over {} s, so nothing was spent; \
+                         try again, raise --lock-wait, or if no such process is running check the file system supports locks",
+                        lock_path.display(),
+                        wait.as_secs()
+                    )));
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(Error::file("lock", &lock_path, e)),
+            }
+        }
+        let guard = Guard { file: self, _lock: file };
+        guard.clear_leftovers();
+        Ok(guard)
+    }
+
+    /// Proves, before a seller is sent anywhere, that the answer could be saved: takes the
+    /// lock, reserves the room, and lets both go.
+    pub fn check_room(&self, wait: Duration) -> Result<(), Error> {
+        self.lock(wait)?.reserve().map(drop)
+    }
+
+    fn temp_path(&self) -> Result<PathBuf, Error> {
+        let unique = format!("{}.{}", std::process::id(), crate::secret::random_urlsafe(6)?);
+        Ok(self.dir.join(format!(".{}.{unique}.tmp", self.name)))
+    }
+
+    fn is_temp_name(&self, file_name: &str) -> bool {
+        file_name.strip_prefix(&format!(".{}.", self.name)).is_some_and(|rest| rest.ends_with(".tmp"))
+    }
+
+    /// After a save failed with the grant spent: the answer to `<name>.recovered-<time>`
+    /// beside the target (else beside the path as given), or the plain truth.
+    fn recover_or_lose(&self, body: &[u8], cause: Error) -> Error {
+        let text = pretty(body);
+        let stamp = expiry::now();
+        let mut dirs = vec![(self.dir.clone(), self.name.clone())];
+        if let (Some(parent), Some(name)) = (self.path.parent(), self.path.file_name()) {
+            let parent = if parent.as_os_str().is_empty() { PathBuf::from(".") } else { parent.to_path_buf() };
+            dirs.push((parent, name.to_string_lossy().into_owned()));
+        }
+        let mut last = None;
+        for (dir, name) in dirs {
+            let recovery = dir.join(format!("{name}.recovered-{stamp}"));
+            match create_new_private(&recovery) {
+                Ok(mut file) => match file.write_all(&text).and_then(|()| file.sync_all()) {
+                    Ok(()) => {
+                        sync_dir(&dir);
+                        return Error::Unsaved { cause: cause.to_string(), recovery };
+                    }
+                    Err(e) => {
+                        let _ = fs::remove_file(&recovery);
+                        last = Some(e);
+                    }
+                },
+                Err(e) => last = Some(e),
+            }
+        }
+        let why = last.map(|e| e.to_string()).unwrap_or_default();
+        Error::NeedLogin(format!(
+            "{cause}; writing the answer to a recovery file failed too ({why}): the grant was spent and the new tokens \
+             are lost, so the seller must sign in again with `tiktok-shop-auth login`"
+        ))
+    }
+}
+
+/// The token file's lock, held: the only way to read-for-update and to reserve room.
+pub struct Guard<'a> {
+    file: &'a TokenFile,
+    _lock: File,
+}
+
+impl Guard<'_> {
+    /// The file as it is now that no one else can change it.
+    pub fn read(&self) -> Result<(Value, Tokens), Error> {
+        self.file.read()
+    }
+
+    /// A new temporary file beside the target, filled to the size the answer will need.
+    pub fn reserve(&self) -> Result<Reservation<'_>, Error> {
+        let old = fs::metadata(&self.file.target).map(|m| m.len()).unwrap_or(0);
+        let size = old.saturating_mul(2).max(MIN_RESERVE);
+        let temp = self.file.temp_path()?;
+        let path = &self.file.path;
+        let file =
+            create_new_private(&temp).map_err(|e| Error::file("create a new file beside the token file", path, e))?;
+        let mut reservation = Reservation { file: self.file, temp, handle: file, saved: false };
+        // Spaces: a run killed before the final truncation still leaves valid JSON.
+        let chunk = [b' '; 4096];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            reservation
+                .handle
+                .write_all(&chunk[..n])
+                .map_err(|e| Error::file("reserve room (nothing was spent) for the new token file beside", path, e))?;
+            left -= n as u64;
+        }
+        Ok(reservation)
+    }
+
+    /// Temporary files beside the target can only be a dead run's (they are made under
+    /// this lock): remove them, but adopt the newest one that holds a complete token
+    /// response newer than the token file (a run killed between write and rename).
+    fn clear_leftovers(&self) {
+        let Ok(entries) = fs::read_dir(&self.file.dir) else { return };
+        let current = fs::metadata(&self.file.target).and_then(|m| m.modified()).ok();
+        let current_ok = self.file.read().is_ok();
+        let mut best: Option<(std::time::SystemTime, PathBuf, Vec<u8>)> = None;
+        for entry in entries.flatten() {
+            if !self.file.is_temp_name(&entry.file_name().to_string_lossy()) {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(meta) = fs::symlink_metadata(&path) else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            let modified = meta.modified().ok();
+            let complete = read_capped(&path).ok().flatten().filter(|b| parse_response(b).is_ok());
+            let newer = !current_ok || modified.is_some() && modified >= current;
+            match (complete, modified) {
+                (Some(bytes), Some(at)) if newer && best.as_ref().is_none_or(|(b, _, _)| at > *b) => {
+                    if let Some((_, older, _)) = best.replace((at, path, bytes)) {
+                        let _ = fs::remove_file(older);
+                    }
+                }
+                _ => {
+                    let _ = fs::remove_file(&path);
+                }
+            }
+        }
+        let Some((_, path, bytes)) = best else { return };
+        match self.reserve().and_then(|r| r.install(&bytes)) {
+            Ok(_) => {
+                let _ = fs::remove_file(&path);
+                noteln!(
+                    "tiktok-shop-auth: `{}` now holds the newer tokens that an interrupted earlier run had written but not yet moved into place",
+                    self.file.path.display()
+                );
+            }
+            Err(e) => noteln!(
+                "tiktok-shop-auth: warning: an interrupted earlier run left newer tokens in `{}`, which could not be moved into place: {e}",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// Proof, for the token endpoints, that their answer has somewhere to go: only
+/// `Reservation::spend` makes one.
+pub struct Room(());
+
+/// Room reserved beside the token file, under its lock.
+pub struct Reservation<'a> {
+    file: &'a TokenFile,
+    temp: PathBuf,
+    handle: File,
+    saved: bool,
+}
+
+impl Reservation<'_> {
+    /// Spends a grant (`call` is the token request) and saves its answer; on a failed save
+    /// the answer goes to a recovery file, and the error names it.
+    pub fn spend(mut self, call: impl FnOnce(&Room) -> Result<TokenAnswer, Error>) -> Result<TokenAnswer, Error> {
+        let answer = call(&Room(()))?;
+        match self.save(&answer.body) {
+            Ok(()) => Ok(answer),
+            Err(e) => Err(self.file.recover_or_lose(&answer.body, e)),
+        }
+    }
+
+    /// Installs a token response that was already had (a recovery file, a leftover).
+    pub fn install(mut self, json: &[u8]) -> Result<(), Error> {
+        self.save(json)
+    }
+
+    fn save(&mut self, json: &[u8]) -> Result<(), Error> {
+        let text = pretty(json);
+        let handle = &mut self.handle;
+        let written = handle
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| handle.write_all(&text))
+            .and_then(|()| handle.set_len(text.len() as u64))
+            .and_then(|()| handle.sync_all());
+        written.map_err(|e| Error::file("write the new token file beside", &self.file.path, e))?;
+        fs::rename(&self.temp, &self.file.target)
+            .map_err(|e| Error::file("replace the token file", &self.file.target, e))?;
+        self.saved = true;
+        sync_dir(&self.file.dir);
+        Ok(())
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.saved {
+            let _ = fs::remove_file(&self.temp);
+        }
+    }
+}
+
+/// The whole file, or `None` when it is larger than `MAX_FILE`.
+pub fn read_capped(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    let mut bytes = Vec::new();
+    File::open(path)?.take(MAX_FILE + 1).read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= MAX_FILE).then_some(bytes))
+}
+
+/// Parses a token response; the error says what is wrong with it.
+pub fn parse_response(bytes: &[u8]) -> Result<(Value, Tokens), String> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err("is empty".into());
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("is not valid JSON ({e})"))?;
+    let tokens =
+        Tokens::from_response(&value).map_err(|why| format!("is not a TikTok Shop token response: it {why}"))?;
+    Ok((value, tokens))
 }
 
 /// Re-indents valid JSON text by two spaces a level (as `serde_json`'s pretty printer
@@ -148,37 +469,12 @@ pub fn pretty(json: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Checks, without touching the token file, that a new one could be written beside it.
-pub fn check_writable(path: &Path) -> Result<(), Error> {
-    let (_, _, temp) = prepare(path)?;
-    let result =
-        write_new_file(&temp, b"").map_err(|e| Error::file("create a new file beside the token file", path, e));
-    let _ = fs::remove_file(&temp);
-    result
-}
-
-/// The file to replace (links followed), its directory (created 0700 when missing) and a
-/// fresh temporary name in it.
-fn prepare(path: &Path) -> Result<(PathBuf, PathBuf, PathBuf), Error> {
-    let target = resolve_links(path).map_err(|e| Error::file("follow the symbolic link", path, e))?;
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    create_private_dirs(&dir).map_err(|e| Error::file("create the directory", &dir, e))?;
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "token".into());
-    let temp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), crate::secret::random_urlsafe(6)?));
-    Ok((target, dir, temp))
-}
-
-fn write_new_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+fn create_new_private(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    options.open(path)
 }
 
 /// Follows symbolic links to the file they finally name (which need not exist yet).
@@ -218,49 +514,6 @@ fn sync_dir(dir: &Path) {
     }
     #[cfg(not(unix))]
     let _ = dir;
-}
-
-/// An exclusive lock on `<token file>.lock`, released when dropped. The lock file itself is
-/// never deleted: removing it would let two processes lock two different files.
-pub struct Lock {
-    _file: File,
-}
-
-pub fn lock_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_os_string();
-    name.push(".lock");
-    PathBuf::from(name)
-}
-
-/// Takes the lock, waiting up to `wait` for another holder to finish.
-pub fn lock(path: &Path, wait: Duration) -> Result<Lock, Error> {
-    let lock_path = lock_path(path);
-    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        create_private_dirs(dir).map_err(|e| Error::file("create the directory", dir, e))?;
-    }
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(&lock_path).map_err(|e| Error::file("open the lock file", &lock_path, e))?;
-    let deadline = Instant::now() + wait;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(Lock { _file: file }),
-            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20))
-            }
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(Error::Local(format!(
-                    "another tiktok-shop-auth has held the lock `{}` for over {} s; if no such process is running, \
-                     check the file system supports locks",
-                    lock_path.display(),
-                    wait.as_secs()
-                )));
-            }
-            Err(fs::TryLockError::Error(e)) => return Err(Error::file("lock", &lock_path, e)),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod manual;
 mod network;
 mod real_browser;
 mod refresh;
+mod safety;
 mod shops;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -27,15 +28,27 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tiktok-shop-auth")
 }
 
-/// Prints expected and actual, with the whole output, when a check fails.
+/// Prints expected and actual, with the command line and the whole output, when a check fails.
 #[track_caller]
 pub fn check(ok: bool, what: &str, out: &Out) {
     if !ok {
         panic!(
-            "check failed: {what}\n--- exit code: {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
-            out.code, out.stdout, out.stderr
+            "check failed: {what}\n--- command: {}\n--- exit code: {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+            out.command, out.code, out.stdout, out.stderr
         );
     }
+}
+
+/// `haystack` (a part of `out`, or any text) contains `needle`; on failure prints both.
+#[track_caller]
+pub fn check_contains(haystack: &str, needle: &str, out: &Out) {
+    check(haystack.contains(needle), &format!("expected to find {needle:?} in:\n{haystack}"), out);
+}
+
+/// `haystack` does not contain `needle`; on failure prints both.
+#[track_caller]
+pub fn check_lacks(haystack: &str, needle: &str, out: &Out) {
+    check(!haystack.contains(needle), &format!("expected NOT to find {needle:?} in:\n{haystack}"), out);
 }
 
 #[track_caller]
@@ -44,6 +57,8 @@ pub fn check_exit(out: &Out, code: i32) {
 }
 
 pub struct Out {
+    /// The command line, for failure messages.
+    pub command: String,
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
@@ -52,6 +67,7 @@ pub struct Out {
 impl From<Output> for Out {
     fn from(o: Output) -> Out {
         Out {
+            command: String::new(),
             code: o.status.code(),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
@@ -123,7 +139,13 @@ pub fn tool(dir: &TempDir, args: &[&str]) -> Command {
 }
 
 pub fn run(mut cmd: Command) -> Out {
-    cmd.output().expect("run the binary").into()
+    let mut out: Out = cmd.output().expect("run the binary").into();
+    out.command = command_line(&cmd);
+    out
+}
+
+pub fn command_line(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program()).chain(cmd.get_args()).map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
 }
 
 /// A sandbox on a free loopback port, stopped when dropped; its stderr (the request log)

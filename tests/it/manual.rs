@@ -29,6 +29,7 @@ fn manual(dir: &TempDir, sandbox: &Sandbox, extra: &[&str], answer: impl FnOnce(
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     let output = child.wait_with_output().unwrap();
     Out {
+        command: "(spawned)".into(),
         code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: seen + &rest,

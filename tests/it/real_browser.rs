@@ -185,6 +185,7 @@ fn sign_in(
     std::io::Read::read_to_string(&mut stderr, &mut rest).expect("stderr");
     let output = child.wait_with_output().expect("login exit");
     let out = Out {
+        command: "(spawned)".into(),
         code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: seen + &rest,

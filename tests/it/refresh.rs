@@ -181,7 +181,7 @@ fn corrupt_token_files_are_named_and_never_overwritten() {
     check(
         sandbox.count("/api/v2/token/refresh") == 0,
         "no request for a corrupt file",
-        &Out { code: None, stdout: String::new(), stderr: sandbox.log() },
+        &Out { command: String::new(), code: None, stdout: String::new(), stderr: sandbox.log() },
     );
 }
 
@@ -289,7 +289,7 @@ fn unreadable_token_file_exits_1_and_names_it() {
         check(
             std::fs::read_to_string(dir.path(FILE)).unwrap() == token,
             "file intact",
-            &Out { code: None, stdout: String::new(), stderr: String::new() },
+            &Out { command: String::new(), code: None, stdout: String::new(), stderr: String::new() },
         );
     }
 }

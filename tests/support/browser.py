@@ -11,6 +11,8 @@ user does; what happened is appended to LOG as JSON lines, which the tests read:
     auto             open the link, expect an immediate redirect (--auto-approve), follow it
     favicon          request /favicon.ico from the listener first
     forged           send the listener a redirect with a code and a state of our own
+    hostile          send the listener a denial whose error and error_description carry
+                     terminal escapes and a forged line (any web page could do this)
     replay=FILE      send the listener the address recorded in FILE (a stale tab)
     preconnect       open a connection to the listener that never sends anything
     none             do nothing (the seller walked away)
@@ -78,6 +80,11 @@ for action in actions:
             sep = "&" if "?" in REDIRECT else "?"
             s, h, b = get(f"{REDIRECT}{sep}code=ROW_forged&state=not-the-right-state&app_key=x")
             record("forged", status=s, headers=h, body=b)
+        elif name == "hostile":
+            sep = "&" if "?" in REDIRECT else "?"
+            q = "error=%1b%5d0%3bpwned%07%1b%5b2J&error_description=%0d%0aauthorized%20and%20saved%1b%5b31m"
+            s, h, b = get(f"{REDIRECT}{sep}{q}")
+            record("hostile", status=s, headers=h, body=b)
         elif name == "replay":
             with open(arg, encoding="utf-8") as f:
                 old = f.read().strip()
