@@ -1,8 +1,12 @@
 //! Opening the authorization link in the user's browser.
 //!
-//! `$BROWSER`, when set, is split into words as a shell would (quotes and backslashes; no
-//! shell is run, so nothing in the link is ever interpreted) and the link is appended as
-//! the last argument. Otherwise the platform's opener is used: `xdg-open`, `open`, or
+//! `$BROWSER`, when set, is a list of commands separated by colons (the xdg convention;
+//! semicolons on Windows), tried in order until one starts. A colon inside quotes, or one
+//! that begins `//` or a port number (`http://127.0.0.1:8080/`), does not separate. Each
+//! command is split into words as a shell would (quotes and backslashes; no shell is run,
+//! so nothing in the link is ever interpreted); `%s` in a word is replaced by the link
+//! (`%%` is a literal `%`), and without `%s` the link is appended as the last argument.
+//! Otherwise the platform's opener is used: `xdg-open`, `open`, or
 //! Windows' URL handler through `rundll32` (never `cmd /c start`, which would cut the link
 //! at its first `&`). The browser is started, not waited for: `login` goes on polling, and
 //! a browser that fails to start only means the user opens the printed link by hand.
@@ -11,21 +15,65 @@ use std::process::{Child, Command, Stdio};
 
 /// Starts the browser; the error says why it could not be started.
 pub fn open(link: &str) -> Result<Child, String> {
-    let mut words = match std::env::var("BROWSER") {
-        Ok(value) if !value.trim().is_empty() => {
-            split_words(&value).map_err(|e| format!("$BROWSER is not usable: {e}"))?
-        }
-        _ => platform_opener(),
+    let candidates = match std::env::var("BROWSER") {
+        Ok(value) if !value.trim().is_empty() => split_list(&value)
+            .into_iter()
+            .filter(|c| !c.trim().is_empty())
+            .map(|c| split_words(c).map_err(|e| format!("$BROWSER is not usable: {e}")))
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => vec![platform_opener()],
     };
-    words.push(link.to_string());
-    let program = words.remove(0);
-    Command::new(&program)
-        .args(&words)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("could not start `{program}`: {e}"))
+    let mut failures = Vec::new();
+    for words in candidates {
+        let mut words = with_link(words, link);
+        let program = words.remove(0);
+        let started = Command::new(&program)
+            .args(&words)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        match started {
+            Ok(child) => return Ok(child),
+            Err(e) => failures.push(format!("could not start `{program}`: {e}")),
+        }
+    }
+    Err(failures.join("; "))
+}
+
+/// `%s` replaced by the link (`%%` is `%`); without one, the link is appended.
+fn with_link(words: Vec<String>, link: &str) -> Vec<String> {
+    if !words.iter().any(|w| w.contains("%s")) {
+        return words.into_iter().chain([link.to_string()]).collect();
+    }
+    words.iter().map(|w| w.split("%%").map(|part| part.replace("%s", link)).collect::<Vec<_>>().join("%")).collect()
+}
+
+/// The commands of a `$BROWSER` list (see the module doc for what separates them).
+fn split_list(text: &str) -> Vec<&str> {
+    let separator = if cfg!(windows) { ';' } else { ':' };
+    let bytes = text.as_bytes();
+    let (mut parts, mut start, mut quote, mut escaped) = (Vec::new(), 0, None, false);
+    for (i, c) in text.char_indices() {
+        match (quote, c) {
+            _ if escaped => escaped = false,
+            (Some('\''), '\'') | (Some('"'), '"') => quote = None,
+            (Some('"'), '\\') | (None, '\\') => escaped = true,
+            (None, '\'' | '"') => quote = Some(c),
+            (None, c) if c == separator => {
+                let rest = &bytes[i + 1..];
+                let in_url =
+                    separator == ':' && (rest.starts_with(b"//") || rest.first().is_some_and(u8::is_ascii_digit));
+                if !in_url {
+                    parts.push(&text[start..i]);
+                    start = i + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
 }
 
 fn platform_opener() -> Vec<String> {
@@ -106,7 +154,26 @@ pub fn split_words(text: &str) -> Result<Vec<String>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::split_words;
+    use super::{split_list, split_words, with_link};
+
+    #[cfg(unix)]
+    #[test]
+    fn browser_lists_split_on_colons_but_not_in_urls_or_quotes() {
+        assert_eq!(split_list("/usr/bin/firefox:chromium --incognito"), ["/usr/bin/firefox", "chromium --incognito"]);
+        assert_eq!(
+            split_list("python3 b.py redirect=http://127.0.0.1:8080/,auto"),
+            ["python3 b.py redirect=http://127.0.0.1:8080/,auto"]
+        );
+        assert_eq!(split_list("'my:browser' x:y"), ["'my:browser' x", "y"]);
+        assert_eq!(split_list("a\\:b:c"), ["a\\:b", "c"]);
+    }
+
+    #[test]
+    fn percent_s_places_the_link() {
+        let words = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(with_link(words(&["firefox"]), "L"), ["firefox", "L"]);
+        assert_eq!(with_link(words(&["open", "--url=%s", "100%%"]), "L"), ["open", "--url=L", "100%"]);
+    }
 
     #[test]
     fn splits_like_a_shell() {

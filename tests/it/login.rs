@@ -363,6 +363,23 @@ fn a_browser_that_cannot_start_is_not_fatal() {
     );
 }
 
+/// `$BROWSER` as the xdg convention has it: a colon-separated list, the first command that
+/// starts wins, and `%s` marks where the link goes.
+#[cfg(unix)]
+#[test]
+fn browser_list_falls_through_to_the_first_that_starts_and_places_the_link_at_percent_s() {
+    let dir = TempDir::new("login-browser-list");
+    let redirect = redirect_for(free_port());
+    let sandbox = Sandbox::start(&dir, &redirect, &["--auto-approve"]);
+    let log = dir.path("browser-list.log");
+    let scripted = browser_env(&log, "auto", &redirect);
+    let mut cmd = sandbox.login_command(&dir, &redirect, &[]);
+    cmd.env("BROWSER", format!("/nonexistent/browser:{scripted} %s"));
+    let out = run(cmd);
+    check_exit(&out, 0);
+    check(step(&browser_log(&log), "final")["status"] == 200, "the second command got the link", &out);
+}
+
 #[test]
 fn token_file_symlink_is_kept_and_its_target_replaced() {
     #[cfg(unix)]
