@@ -1,8 +1,9 @@
 //! Opening the authorization link in the user's browser.
 //!
 //! `$BROWSER`, when set, is a list of commands separated by colons (the xdg convention;
-//! semicolons on Windows), tried in order until one starts. A colon inside quotes, or one
-//! that begins `//` or a port number (`http://127.0.0.1:8080/`), does not separate. Each
+//! semicolons on Windows), tried in order until one starts. A colon inside quotes or
+//! brackets, or one that begins `//` or a port number (`http://[::1]:8080/`), does not
+//! separate. Each
 //! command is split into words as a shell would (quotes and backslashes; no shell is run,
 //! so nothing in the link is ever interpreted); `%s` in a word is replaced by the link
 //! (`%%` is a literal `%`), and without `%s` the link is appended as the last argument.
@@ -53,10 +54,13 @@ fn with_link(words: Vec<String>, link: &str) -> Vec<String> {
 fn split_list(text: &str) -> Vec<&str> {
     let separator = if cfg!(windows) { ';' } else { ':' };
     let bytes = text.as_bytes();
-    let (mut parts, mut start, mut quote, mut escaped) = (Vec::new(), 0, None, false);
+    let (mut parts, mut start, mut quote, mut escaped, mut brackets) = (Vec::new(), 0, None, false, 0u32);
     for (i, c) in text.char_indices() {
         match (quote, c) {
             _ if escaped => escaped = false,
+            (None, '[') => brackets += 1,
+            (None, ']') => brackets = brackets.saturating_sub(1),
+            _ if brackets > 0 => {}
             (Some('\''), '\'') | (Some('"'), '"') => quote = None,
             (Some('"'), '\\') | (None, '\\') => escaped = true,
             (None, '\'' | '"') => quote = Some(c),
@@ -165,6 +169,7 @@ mod tests {
             ["python3 b.py redirect=http://127.0.0.1:8080/,auto"]
         );
         assert_eq!(split_list("'my:browser' x:y"), ["'my:browser' x", "y"]);
+        assert_eq!(split_list("b redirect=http://[::1]:1/cb,auto:c"), ["b redirect=http://[::1]:1/cb,auto", "c"]);
         assert_eq!(split_list("a\\:b:c"), ["a\\:b", "c"]);
     }
 

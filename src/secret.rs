@@ -105,15 +105,8 @@ pub fn random_urlsafe(bytes: usize) -> Result<String, crate::error::Error> {
     ring::rand::SystemRandom::new()
         .fill(&mut buf)
         .map_err(|_| crate::error::Error::Local("the operating system's random source failed".into()))?;
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes * 4 / 3 + 3);
-    for chunk in buf.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    Ok(out)
+    use base64::Engine;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
 }
 
 #[cfg(test)]
