@@ -175,6 +175,48 @@ pub fn failed_page(error: &crate::error::Error) -> String {
     )
 }
 
+/// What the sandbox's authorize page shows and carries through its two buttons.
+pub struct AuthorizeRequest<'a> {
+    pub app_key: &'a str,
+    pub service_id: &'a str,
+    pub state: &'a str,
+    pub seller: &'a str,
+    pub region: &'a str,
+    pub redirect: &'a str,
+    pub scopes: &'a [&'a str],
+}
+
+/// The sandbox's stand-in for TikTok Shop's consent page: Authorize and Deny, each a GET
+/// form to `/open/authorize/decide` carrying the service id and the state.
+pub fn authorize_page(r: &AuthorizeRequest) -> String {
+    let hidden = |decision: &str| {
+        format!(
+            "<input type=\"hidden\" name=\"service_id\" value=\"{}\"><input type=\"hidden\" name=\"state\" value=\"{}\">\
+             <input type=\"hidden\" name=\"decision\" value=\"{decision}\">",
+            escape(r.service_id),
+            escape(r.state)
+        )
+    };
+    let scopes: String = r.scopes.iter().map(|s| format!("<li><code>{}</code></li>", escape(s))).collect();
+    let body = format!(
+        "<p><b>App {app}</b> (service {service}) asks to access your TikTok Shop seller account.</p>\
+         <dl><dt>seller</dt><dd>{seller} ({region})</dd><dt>after</dt><dd>you return to <code>{redirect}</code></dd></dl>\
+         <p>It will be able to:</p><ul>{scopes}</ul>\
+         <div class=\"buttons\">\
+         <form method=\"get\" action=\"/open/authorize/decide\">{deny}<button type=\"submit\" id=\"deny\">Deny</button></form>\
+         <form method=\"get\" action=\"/open/authorize/decide\">{approve}<button type=\"submit\" class=\"primary\" id=\"authorize\">Authorize</button></form>\
+         </div><p class=\"next\"><small>tiktok-shop-auth sandbox: a local stand-in for TikTok Shop. No real account is involved.</small></p>",
+        app = escape(r.app_key),
+        service = escape(r.service_id),
+        seller = escape(r.seller),
+        region = escape(r.region),
+        redirect = escape(r.redirect),
+        deny = hidden("deny"),
+        approve = hidden("approve"),
+    );
+    page(Tone::Neutral, "Authorize this app?", &body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

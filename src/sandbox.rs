@@ -136,36 +136,16 @@ impl Sandbox<'_> {
             let location = self.redirect_location(true, state);
             return self.send(request, 302, "text/plain; charset=utf-8", String::new(), Some(&location));
         }
-        let hidden = |decision: &str| {
-            format!(
-                "<input type=\"hidden\" name=\"service_id\" value=\"{}\"><input type=\"hidden\" name=\"state\" value=\"{}\">\
-                 <input type=\"hidden\" name=\"decision\" value=\"{decision}\">",
-                html::escape(service_id),
-                html::escape(state)
-            )
-        };
-        let scopes: String = SCOPES.iter().map(|s| format!("<li><code>{s}</code></li>")).collect();
-        let body = format!(
-            "<p><b>App {app}</b> (service {service}) asks to access your TikTok Shop seller account.</p>\
-             <dl><dt>seller</dt><dd>{SELLER} ({REGION})</dd><dt>after</dt><dd>you return to <code>{redirect}</code></dd></dl>\
-             <p>It will be able to:</p><ul>{scopes}</ul>\
-             <div class=\"buttons\">\
-             <form method=\"get\" action=\"/open/authorize/decide\">{deny}<button type=\"submit\" id=\"deny\">Deny</button></form>\
-             <form method=\"get\" action=\"/open/authorize/decide\">{approve}<button type=\"submit\" class=\"primary\" id=\"authorize\">Authorize</button></form>\
-             </div><p class=\"next\"><small>tiktok-shop-auth sandbox: a local stand-in for TikTok Shop. No real account is involved.</small></p>",
-            app = html::escape(&self.opts.app.key),
-            service = html::escape(service_id),
-            redirect = html::escape(&self.opts.redirect.to_string()),
-            deny = hidden("deny"),
-            approve = hidden("approve"),
-        );
-        self.send(
-            request,
-            200,
-            "text/html; charset=utf-8",
-            html::page(Tone::Neutral, "Authorize this app?", &body),
-            None,
-        );
+        let page = html::authorize_page(&html::AuthorizeRequest {
+            app_key: &self.opts.app.key,
+            service_id,
+            state,
+            seller: SELLER,
+            region: REGION,
+            redirect: &self.opts.redirect.to_string(),
+            scopes: &SCOPES,
+        });
+        self.send(request, 200, "text/html; charset=utf-8", page, None);
     }
 
     fn decide(&mut self, request: Request, params: &[(String, String)]) {

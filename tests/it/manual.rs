@@ -99,6 +99,22 @@ fn a_pasted_denial_exits_4() {
     check(out.stderr.contains("denied"), "denied", &out);
 }
 
+/// A pasted address is text from outside: its escapes are shown, never obeyed.
+#[test]
+fn escapes_in_a_pasted_address_never_reach_the_terminal() {
+    let dir = TempDir::new("manual-escapes");
+    let sandbox = Sandbox::start(&dir, "http://localhost:3017/", &[]);
+    let out = manual(&dir, &sandbox, &[], |_| {
+        Some("http://localhost:3017/?error=%1b%5d0%3bpwned%07%1b%5b2J%0d%0aauthorized%20and%20saved&code=null".into())
+    });
+    check_exit(&out, 4);
+    for raw in ["\u{1b}", "\u{7}", "\r"] {
+        check_lacks(&out.stderr, raw, &out);
+    }
+    check_contains(&out.stderr, "\\u{1b}]0;pwned", &out);
+    check(!out.stderr.lines().any(|l| l.starts_with("authorized and saved")), "no forged line", &out);
+}
+
 #[test]
 fn end_of_input_and_timeout_exit_3() {
     let dir = TempDir::new("manual-eof");
