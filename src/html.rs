@@ -15,8 +15,9 @@ pub enum Tone {
 }
 
 /// The headers every page of the tool's is sent with: no caching, no referrer, no
-/// sniffing, nothing loaded from anywhere, not framable; forms (the sandbox's Authorize
-/// and Deny) may submit only to the page's own origin, and only where `forms` says so.
+/// sniffing, nothing loaded from anywhere, not framable. Forms are refused unless `forms`
+/// (the sandbox's Authorize and Deny): their submission redirects to the app's redirect
+/// URL, and browsers apply `form-action` to that redirect too, so it is left open there.
 pub fn security_headers(forms: bool) -> [(&'static str, &'static str); 5] {
     [
         ("Content-Type", "text/html; charset=utf-8"),
@@ -26,7 +27,7 @@ pub fn security_headers(forms: bool) -> [(&'static str, &'static str); 5] {
         (
             "Content-Security-Policy",
             if forms {
-                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+                "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
             } else {
                 "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'"
             },
