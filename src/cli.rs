@@ -30,6 +30,8 @@ COMMANDS:
     status     what the token file holds and whether it is still valid
     token      print the access token alone, for scripts
     shops      a signed Open API call that proves the token works and lists shop ciphers
+    api        a signed call to any Open API endpoint, like `gh api`
+    exec       run a command with a fresh access token in its environment
     sandbox    a local stand-in for TikTok Shop's authorization service
 
 OPTIONS:
@@ -192,6 +194,83 @@ EXIT STATUS:
     2 usage error   5 the access token has expired (run refresh) or no file (run login)
 ";
 
+pub const API_HELP: &str = "\
+tiktok-shop-auth api: a signed call to any Open API endpoint, like `gh api`
+
+USAGE:
+    tiktok-shop-auth api [METHOD] PATH [-q KEY=VALUE]... [--shop SELECTOR]
+                         [--data JSON | --data @FILE | --data -] [--paginate] [--include] [--dry-run]
+
+    tiktok-shop-auth api /seller/202309/shops
+    tiktok-shop-auth api POST /order/202309/orders/search -q page_size=50 --shop GB \\
+        --data '{\"order_status\": \"AWAITING_SHIPMENT\"}' --paginate
+    tiktok-shop-auth api /product/202309/products/1729382476852921560 --shop GB | jq .data.title
+
+Builds the request from PATH (joined to --api-base; a query in it is kept), adds app_key,
+timestamp, each -q KEY=VALUE and, when a shop is chosen, shop_cipher; signs it (HMAC-SHA256
+over the path, the sorted query and the body exactly as sent) and sends it with the saved
+access token in x-tts-access-token. An expired access token is refreshed first, exactly as
+`refresh` does. The answer's JSON goes to stdout as received (re-indented).
+
+OPTIONS:
+    METHOD                    GET, POST, PUT, DELETE or PATCH [default: GET, or POST with --data]
+    -q, --query KEY=VALUE     a query parameter (repeatable)
+    --shop SELECTOR           the shop whose shop_cipher to send: its id, code, name, region or
+                              cipher (the seller's shops are fetched once and cached beside the
+                              token file). Without it, a one-shop seller's cipher is sent on every
+                              path but /authorization/* and /seller/*, which never take one
+    --data JSON | @FILE | -   the JSON body, sent and signed byte for byte as given
+    --paginate                follow data.next_page_token (sent back as page_token) to the last
+                              page, printing each page as one line of compact JSON (JSON Lines)
+    --include                 print each answer's HTTP status and headers on stderr
+    --dry-run                 send nothing: print the method, the signed URL, the headers (token
+                              masked), the body and the signature's input with the secret masked
+    --app-key KEY             [env: TIKTOK_SHOP_APP_KEY]
+    --app-secret-file PATH    [env: TIKTOK_SHOP_APP_SECRET holds the secret itself]
+    --token-file PATH         [env: TIKTOK_SHOP_TOKEN_FILE, default: tiktok-shop-token.json]
+    --api-base URL            [env: TIKTOK_SHOP_API_BASE, default: https://open-api.tiktokglobalshop.com]
+    --auth-base URL           for the refresh [env: TIKTOK_SHOP_AUTH_BASE, default: https://auth.tiktok-shops.com]
+    --lock-wait DURATION      how long to wait for the token file's lock to refresh [default: 2m]
+    -h, --help                this text
+
+GET is tried again on HTTP 429 and 5xx (3 tries at most, Retry-After honoured up to 10 s);
+POST, PUT, DELETE and PATCH never are.
+
+EXIT STATUS:
+    0 TikTok answered code 0   1 a non-zero code (the answer still goes to stdout; code,
+    message and request_id on stderr), or a network or file error   2 usage error
+    5 the access token was refused and could not be refreshed: run refresh, or login
+";
+
+pub const EXEC_HELP: &str = "\
+tiktok-shop-auth exec: run a command with a fresh access token in its environment
+
+USAGE:
+    tiktok-shop-auth exec [--shop SELECTOR] [--if-expiring-within DURATION] [--with-secret] -- CMD [ARG]...
+
+    tiktok-shop-auth exec --shop GB -- python3 etl.py --since yesterday
+
+Refreshes the token first when it expires within DURATION (the app secret is needed only
+then), then runs CMD with TIKTOK_SHOP_ACCESS_TOKEN and TIKTOK_SHOP_APP_KEY (and, with --shop,
+TIKTOK_SHOP_SHOP_CIPHER and TIKTOK_SHOP_SHOP_ID) added to its environment. Nothing goes on
+its command line. TIKTOK_SHOP_APP_SECRET is removed from its environment unless --with-secret.
+On Unix CMD replaces this process; its exit status is the command's.
+
+OPTIONS:
+    --if-expiring-within DURATION   refresh when the access token expires within this [default: 10m]
+    --shop SELECTOR                 also pass this shop's cipher and id (id, code, name, region or cipher)
+    --with-secret                   pass the app secret on as TIKTOK_SHOP_APP_SECRET
+    --app-key KEY                   [env: TIKTOK_SHOP_APP_KEY]
+    --app-secret-file PATH          [env: TIKTOK_SHOP_APP_SECRET holds the secret itself]
+    --token-file PATH               [env: TIKTOK_SHOP_TOKEN_FILE, default: tiktok-shop-token.json]
+    --api-base URL, --auth-base URL, --lock-wait DURATION   as for `api`
+    -h, --help                      this text
+
+EXIT STATUS:
+    the command's own; 127 it could not be started; 2 usage error; 5 the token has expired and
+    cannot be refreshed here (no secret, or the refresh token is dead); 1 other failures
+";
+
 pub const SANDBOX_HELP: &str = "\
 tiktok-shop-auth sandbox: a local stand-in for TikTok Shop's authorization service
 
@@ -202,8 +281,12 @@ Serves, on loopback only, what TikTok Shop does in the flow: GET /open/authorize
 Authorize and Deny), the redirect to the redirect URL with code, state, app_key, locale and
 shop_region (or error=access_denied&code=null), GET /api/v2/token/get and
 GET /api/v2/token/refresh (single-use codes valid 30 minutes, rotating refresh tokens,
-non-zero codes with HTTP 200 for a wrong secret, code or refresh token, 404 for POST) and
-GET /authorization/202309/shops (signature, timestamp window and token checked).
+non-zero codes with HTTP 200 for a wrong secret, code or refresh token, 404 for POST), and
+the Open API: GET /authorization/202309/shops, GET /seller/202309/shops,
+POST /order/202309/orders/search (seeded orders; page_size, page_token, order_status) and
+GET /product/202309/products/{id}, each checking the signature over the body (106001), the
+timestamp window (106002), the token (105001, 105002) and shop_cipher (106013 when missing
+or not the seller's; refused on /authorization and /seller paths).
 Prints `sandbox listening on http://ADDR` on stdout, then each request on stderr with secrets
 masked. Point the tool at it with:
     --authorize-url http://ADDR/open/authorize --auth-base http://ADDR --api-base http://ADDR
@@ -222,6 +305,10 @@ OPTIONS:
                               terminal escapes included)
     --latency DURATION        test hook, off by default: wait this long before every answer
                               (20ms, 1s); requests then overlap
+    --shops N                 how many shops the test seller has        [default: 1]
+    --orders N                how many seeded orders each shop has      [default: 30]
+    --rate-limit N            test hook, off by default: the N+1th Open API call within a
+                              second gets HTTP 429 with Retry-After: 1
     --clock-skew SECONDS      test hook, off by default: run the sandbox's clock this far
                               ahead (or behind, negative) of this machine's
     -h, --help                this text
@@ -236,7 +323,47 @@ pub enum Command {
     Status(StatusOptions),
     Token(PathBuf),
     Shops(ShopsOptions),
+    Api(ApiOptions),
+    Exec(ExecOptions),
     Sandbox(SandboxOptions),
+}
+
+/// Where `api --data` comes from.
+pub enum DataSource {
+    Literal(String),
+    File(PathBuf),
+    Stdin,
+}
+
+pub struct ApiOptions {
+    pub app: App,
+    pub token_file: PathBuf,
+    pub api_base: String,
+    pub auth_base: String,
+    pub lock_wait: Duration,
+    pub method: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub shop: Option<String>,
+    pub data: Option<DataSource>,
+    pub paginate: bool,
+    pub include: bool,
+    pub dry_run: bool,
+}
+
+pub struct ExecOptions {
+    pub app_key: Option<String>,
+    /// The app, when the secret is available (it is needed only to refresh).
+    pub app: Option<App>,
+    pub token_file: PathBuf,
+    pub api_base: String,
+    pub auth_base: String,
+    pub lock_wait: Duration,
+    pub shop: Option<String>,
+    /// Refresh when the access token expires within this many seconds.
+    pub within: i64,
+    pub with_secret: bool,
+    pub command: Vec<OsString>,
 }
 
 pub struct LoginOptions {
@@ -303,9 +430,20 @@ pub struct SandboxOptions {
     pub clock_skew: i64,
     /// Added before every answer (a test and bench hook).
     pub latency: Duration,
+    /// How many shops the test seller has.
+    pub shops: u32,
+    /// How many seeded orders each shop has.
+    pub orders: usize,
+    /// Open API calls allowed per second before HTTP 429.
+    pub rate_limit: Option<u32>,
 }
 
-pub fn parse(args: Vec<OsString>) -> Result<Command, Error> {
+pub fn parse(mut args: Vec<OsString>) -> Result<Command, Error> {
+    // `exec ... -- CMD ARGS`: what follows `--` is the command's, untouched by parsing.
+    let trailing = match args.first().and_then(|a| a.to_str()) {
+        Some("exec") => args.iter().position(|a| a == "--").map(|i| args.split_off(i).split_off(1)),
+        _ => None,
+    };
     refuse_secret_values(&args)?;
     let mut args = Arguments::from_vec(args);
     let command: Option<String> = args.subcommand().map_err(|e| usage("", e))?;
@@ -327,6 +465,8 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, Error> {
         }),
         "token" => (TOKEN_HELP, |a| Ok(Command::Token(token_file(a, "token")?))),
         "shops" => (SHOPS_HELP, |a| parse_shops(a).map(Command::Shops)),
+        "api" => (API_HELP, |a| parse_api(a).map(Command::Api)),
+        "exec" => (EXEC_HELP, |a| parse_exec(a).map(Command::Exec)),
         "sandbox" => (SANDBOX_HELP, |a| parse_sandbox(a).map(Command::Sandbox)),
         "help" => {
             let topic: Option<String> = args.opt_free_from_str().map_err(|e| usage("", e))?;
@@ -341,7 +481,15 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, Error> {
     if args.contains(["-h", "--help"]) {
         return Ok(Command::Help(help));
     }
-    let parsed = parser(&mut args)?;
+    let mut parsed = parser(&mut args)?;
+    if let Command::Exec(opts) = &mut parsed {
+        opts.command = trailing.unwrap_or_default();
+        if opts.command.is_empty() {
+            return Err(Error::Usage(
+                "exec: give the command to run after `--`, e.g. `tiktok-shop-auth exec -- python3 etl.py`".into(),
+            ));
+        }
+    }
     let rest = args.finish();
     if let Some(first) = rest.first() {
         return Err(Error::Usage(format!(
@@ -475,6 +623,109 @@ fn parse_shops(args: &mut Arguments) -> Result<ShopsOptions, Error> {
     })
 }
 
+/// The Open API and auth bases, and the lock wait, as `api` and `exec` share them.
+fn bases(args: &mut Arguments, c: &str) -> Result<(String, String, Duration), Error> {
+    let api_base = string(args, c, "--api-base")?;
+    let auth_base = string(args, c, "--auth-base")?;
+    let lock_wait = Duration::from_secs(duration(args, c, "--lock-wait")?.unwrap_or(120) as u64);
+    Ok((
+        config::base_url("--api-base", ENV_API_BASE, api_base, config::DEFAULT_API_BASE)?,
+        config::base_url("--auth-base", ENV_AUTH_BASE, auth_base, config::DEFAULT_AUTH_BASE)?,
+        lock_wait,
+    ))
+}
+
+const METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "PATCH"];
+/// Query keys the tool sets itself.
+const RESERVED_QUERY_KEYS: [&str; 4] = ["app_key", "timestamp", "sign", "access_token"];
+
+fn parse_api(args: &mut Arguments) -> Result<ApiOptions, Error> {
+    let c = "api";
+    let paginate = args.contains("--paginate");
+    let include = args.contains("--include");
+    let dry_run = args.contains("--dry-run");
+    let shop = string(args, c, "--shop")?;
+    let data = string(args, c, "--data")?.map(|d| match d.as_str() {
+        "-" => DataSource::Stdin,
+        _ => match d.strip_prefix('@') {
+            Some(file) => DataSource::File(PathBuf::from(file)),
+            None => DataSource::Literal(d),
+        },
+    });
+    let mut query = Vec::new();
+    for pair in args.values_from_str::<_, String>(["-q", "--query"]).map_err(|e| usage(c, e))? {
+        let Some((k, v)) = pair.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            return Err(Error::Usage(format!("-q `{pair}` is not KEY=VALUE")));
+        };
+        query.push((k.to_string(), v.to_string()));
+    }
+    let (api_base, auth_base, lock_wait) = bases(args, c)?;
+    let token_file = token_file(args, c)?;
+    let app = app(args, c)?;
+    let first: Option<String> = args.opt_free_from_str().map_err(|e| usage(c, e))?;
+    let second: Option<String> = args.opt_free_from_str().map_err(|e| usage(c, e))?;
+    let (method, path) = match (first, second) {
+        (Some(m), Some(p)) => (m.to_ascii_uppercase(), p),
+        (Some(p), None) => (if data.is_some() { "POST" } else { "GET" }.to_string(), p),
+        (None, _) => return Err(Error::Usage("api: give the Open API PATH, e.g. `/seller/202309/shops`".into())),
+    };
+    if !METHODS.contains(&method.as_str()) {
+        return Err(Error::Usage(format!("api: METHOD `{method}` is not one of {}", METHODS.join(", "))));
+    }
+    if !path.starts_with('/') || path.contains(['#', ' ']) {
+        return Err(Error::Usage(format!("api: PATH `{path}` must start with `/`, like /seller/202309/shops")));
+    }
+    let (path, in_path) = match path.split_once('?') {
+        Some((p, q)) => (p.to_string(), crate::url::parse_query(q)),
+        None => (path, Vec::new()),
+    };
+    let query: Vec<(String, String)> = in_path.into_iter().chain(query).collect();
+    if let Some((k, _)) = query.iter().find(|(k, _)| RESERVED_QUERY_KEYS.contains(&k.as_str())) {
+        return Err(Error::Usage(format!("api: `{k}` is set by the tool itself; leave it out of -q and PATH")));
+    }
+    Ok(ApiOptions {
+        app,
+        token_file,
+        api_base,
+        auth_base,
+        lock_wait,
+        method,
+        path,
+        query,
+        shop,
+        data,
+        paginate,
+        include,
+        dry_run,
+    })
+}
+
+fn parse_exec(args: &mut Arguments) -> Result<ExecOptions, Error> {
+    let c = "exec";
+    let with_secret = args.contains("--with-secret");
+    let shop = string(args, c, "--shop")?;
+    let within = duration(args, c, "--if-expiring-within")?.unwrap_or(600);
+    let (api_base, auth_base, lock_wait) = bases(args, c)?;
+    let token_file = token_file(args, c)?;
+    let key = string(args, c, "--app-key")?;
+    let secret_file = path(args, c, "--app-secret-file")?;
+    let app_key = config::setting(key.clone(), config::ENV_APP_KEY);
+    let secret_given = secret_file.is_some() || std::env::var_os(config::ENV_APP_SECRET).is_some_and(|v| !v.is_empty());
+    let app = if secret_given { Some(config::app(key, secret_file)?) } else { None };
+    Ok(ExecOptions {
+        app_key,
+        app,
+        token_file,
+        api_base,
+        auth_base,
+        lock_wait,
+        shop,
+        within,
+        with_secret,
+        command: Vec::new(),
+    })
+}
+
 fn parse_sandbox(args: &mut Arguments) -> Result<SandboxOptions, Error> {
     let c = "sandbox";
     let auto_approve = args.contains("--auto-approve");
@@ -510,10 +761,27 @@ fn parse_sandbox(args: &mut Arguments) -> Result<SandboxOptions, Error> {
         None => Duration::ZERO,
         Some(text) => expiry::parse_millis(&text).map_err(|e| Error::Usage(format!("--latency: {e}")))?,
     };
+    let number = |args: &mut Arguments, flag: &'static str, range: std::ops::RangeInclusive<u64>| {
+        let value: Option<u64> = args.opt_value_from_str(flag).map_err(|_| {
+            Error::Usage(format!("{flag} must be a whole number from {} to {}", range.start(), range.end()))
+        })?;
+        match value {
+            Some(n) if !range.contains(&n) => {
+                Err(Error::Usage(format!("{flag} must be a whole number from {} to {}", range.start(), range.end())))
+            }
+            other => Ok(other),
+        }
+    };
+    let shops = number(args, "--shops", 1..=50)?.unwrap_or(1) as u32;
+    let orders = number(args, "--orders", 0..=1_000_000)?.unwrap_or(30) as usize;
+    let rate_limit = number(args, "--rate-limit", 1..=10_000)?.map(|n| n as u32);
     let redirect = string(args, c, "--redirect-url")?;
     let app = app(args, c)?;
     Ok(SandboxOptions {
         latency,
+        shops,
+        orders,
+        rate_limit,
         app,
         listen,
         redirect: config::redirect_url(redirect, None)?,

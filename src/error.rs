@@ -32,6 +32,8 @@ pub enum Error {
     Timeout(String),
     /// The seller denied the authorization, or the redirect carried no usable code (exit 4).
     Denied(String),
+    /// `exec`'s command could not be started (exit 127, as a shell says).
+    CannotStart(String),
     /// A new `login` (or `refresh`) is needed: no token file, refresh token rejected or
     /// expired, the access token expired or refused by TikTok (105001, 105002), or a spent
     /// grant whose answer could not be kept anywhere (exit 5).
@@ -41,7 +43,7 @@ pub enum Error {
 /// TikTok's error envelope: always shown whole, since support asks for the request id.
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    pub endpoint: &'static str,
+    pub endpoint: String,
     pub http_status: u16,
     pub code: i64,
     pub message: String,
@@ -78,6 +80,7 @@ impl Error {
             Error::Timeout(_) => 3,
             Error::Denied(_) => 4,
             Error::NeedLogin(_) => 5,
+            Error::CannotStart(_) => 127,
         }
     }
 
@@ -90,7 +93,9 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Usage(msg) | Error::Local(msg) | Error::Network(msg) => f.write_str(msg),
-            Error::Timeout(msg) | Error::Denied(msg) | Error::NeedLogin(msg) => f.write_str(msg),
+            Error::Timeout(msg) | Error::Denied(msg) | Error::NeedLogin(msg) | Error::CannotStart(msg) => {
+                f.write_str(msg)
+            }
             Error::File { action, path, source } => {
                 write!(f, "failed to {action} `{}`: {source}", path.display())
             }

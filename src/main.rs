@@ -17,14 +17,18 @@
 #[macro_use]
 mod output;
 
+mod api;
 mod browser;
 mod cli;
 mod config;
 mod error;
+mod exec;
 mod expiry;
 mod html;
+mod json_text;
 mod listener;
 mod login;
+mod open_api;
 mod refresh;
 mod sandbox;
 mod secret;
@@ -40,7 +44,21 @@ use std::process::ExitCode;
 use cli::Command;
 
 fn main() -> ExitCode {
-    let result = cli::parse(std::env::args_os().skip(1).collect()).and_then(|command| match command {
+    match cli::parse(std::env::args_os().skip(1).collect())
+        .and_then(run)
+        .and_then(|code| output::finish().map(|()| code))
+    {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            noteln!("tiktok-shop-auth: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Runs one command; the exit status on success (`exec` passes on its command's).
+fn run(command: Command) -> Result<u8, error::Error> {
+    let done = match command {
         Command::Help(text) => {
             out!("{text}");
             Ok(())
@@ -55,13 +73,9 @@ fn main() -> ExitCode {
         Command::Status(opts) => status::status(&opts),
         Command::Token(path) => status::token(&path),
         Command::Shops(opts) => shops::run(&opts),
+        Command::Api(opts) => api::run(&opts),
+        Command::Exec(opts) => return exec::run(&opts),
         Command::Sandbox(opts) => sandbox::run(&opts),
-    });
-    match result.and_then(|()| output::finish()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            noteln!("tiktok-shop-auth: {e}");
-            ExitCode::from(e.exit_code())
-        }
-    }
+    };
+    done.map(|()| 0)
 }

@@ -27,6 +27,16 @@ pub fn stdout(args: fmt::Arguments) {
     write_stdout(|out| out.write_fmt(args));
 }
 
+/// Writes raw bytes to stdout (an answer as received).
+pub fn stdout_bytes(bytes: &[u8]) {
+    write_stdout(|out| out.write_all(bytes));
+}
+
+/// True once stdout's reader has gone: long outputs (pagination) stop early.
+pub fn reader_gone() -> bool {
+    READER_GONE.load(Ordering::Relaxed)
+}
+
 fn write_stdout(write: impl FnOnce(&mut io::StdoutLock<'static>) -> io::Result<()>) {
     if READER_GONE.load(Ordering::Relaxed) {
         return;

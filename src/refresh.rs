@@ -64,6 +64,62 @@ pub fn renew(
     })
 }
 
+/// The tokens to use now: the saved ones while the access token is valid for longer than
+/// `within` seconds (beyond the skew margin); else refreshed first, exactly as `refresh`
+/// does (lock, read again, and refresh only if no other run did meanwhile). Without the
+/// app (`exec` with no secret), a token that is still valid is used as it is.
+pub fn fresh_tokens(
+    file: &TokenFile,
+    within: i64,
+    agent: &ureq::Agent,
+    auth_base: &str,
+    app: Option<&App>,
+    lock_wait: std::time::Duration,
+) -> Result<Tokens, Error> {
+    let (_, tokens) = file.read()?;
+    let now = expiry::now();
+    if expiry::remaining(tokens.access_expires_at, now) > within {
+        return Ok(tokens);
+    }
+    let Some(app) = app else {
+        tokens.check_access(file.path(), now).map_err(|e| {
+            Error::NeedLogin(format!(
+                "{e} (or set TIKTOK_SHOP_APP_SECRET / --app-secret-file so it can be refreshed here)"
+            ))
+        })?;
+        noteln!(
+            "tiktok-shop-auth: warning: the access token in `{}` expires {}; set TIKTOK_SHOP_APP_SECRET (or --app-secret-file) to have it refreshed",
+            file.path().display(),
+            expiry::describe(tokens.access_expires_at, now)
+        );
+        return Ok(tokens);
+    };
+    let guard = file.lock(lock_wait)?;
+    let (_, tokens) = guard.read()?;
+    if expiry::remaining(tokens.access_expires_at, expiry::now()) > within {
+        return Ok(tokens);
+    }
+    Ok(renew(&guard, file, &tokens, agent, auth_base, app)?.tokens)
+}
+
+/// After TikTok refused `used` (105001, 105002) although the file believed in it: the
+/// file's newer tokens if another run replaced them meanwhile, else a refresh.
+pub fn replace_refused(
+    file: &TokenFile,
+    used: &crate::secret::Secret,
+    agent: &ureq::Agent,
+    auth_base: &str,
+    app: &App,
+    lock_wait: std::time::Duration,
+) -> Result<Tokens, Error> {
+    let guard = file.lock(lock_wait)?;
+    let (_, tokens) = guard.read()?;
+    if tokens.access_token != *used {
+        return Ok(tokens);
+    }
+    Ok(renew(&guard, file, &tokens, agent, auth_base, app)?.tokens)
+}
+
 /// How long before the refresh token's end `refresh` starts saying a login is coming due.
 pub const LOGIN_DUE_WARNING: i64 = 7 * 86_400;
 

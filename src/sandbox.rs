@@ -11,7 +11,7 @@
 //! timestamp), the choice is noted in the README.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::Mutex;
 
@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::html::{self, Tone};
 use crate::secret::{clean, mask, random_urlsafe};
 use crate::url;
-use crate::{expiry, tiktok};
+use crate::{expiry, open_api, tiktok};
 
 const CODE_LIFETIME: i64 = 30 * 60;
 const SCOPES: [&str; 4] =
@@ -33,6 +33,80 @@ const SELLER: &str = "Sandbox Test Shop";
 const REGION: &str = "GB";
 /// Query keys whose values are masked in the request log.
 const SECRET_KEYS: [&str; 5] = ["app_secret", "auth_code", "code", "refresh_token", "access_token"];
+
+/// The largest request body the sandbox reads.
+const MAX_REQUEST_BODY: u64 = 1024 * 1024;
+const ORDER_STATUSES: [&str; 6] =
+    ["UNPAID", "AWAITING_SHIPMENT", "AWAITING_COLLECTION", "IN_TRANSIT", "DELIVERED", "COMPLETED"];
+const REGIONS: [&str; 6] = ["GB", "US", "DE", "FR", "ES", "IT"];
+
+/// The Open API routes the sandbox serves.
+enum Route<'a> {
+    AuthorizedShops,
+    SellerShops,
+    OrderSearch,
+    Product(&'a str),
+}
+
+fn route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
+    match (method, path) {
+        ("GET", open_api::SHOPS_PATH) => Some(Route::AuthorizedShops),
+        ("GET", "/seller/202309/shops") => Some(Route::SellerShops),
+        ("POST", "/order/202309/orders/search") => Some(Route::OrderSearch),
+        ("GET", p) => p.strip_prefix("/product/202309/products/").filter(|id| !id.contains('/')).map(Route::Product),
+        _ => None,
+    }
+}
+
+/// What an Open API request carried.
+struct OpenApiCall<'a> {
+    method: &'a str,
+    path: &'a str,
+    params: &'a [(String, String)],
+    token: Option<&'a str>,
+    body: &'a [u8],
+}
+
+/// Shop `i` (from 1) of the test seller; shop 1 is the one `shops` has always shown.
+fn shop_json(i: u32) -> Value {
+    json!({
+        "id": format!("749400000000000000{i}"),
+        "name": if i == 1 { SELLER.to_string() } else { format!("Sandbox Shop {i}") },
+        "region": REGIONS[(i as usize - 1) % REGIONS.len()],
+        "seller_type": if i == 1 { "LOCAL" } else { "CROSS_BORDER" },
+        "cipher": shop_cipher(i),
+        "code": format!("{}LCSANDBOX{i}", REGIONS[(i as usize - 1) % REGIONS.len()]),
+    })
+}
+
+fn shop_cipher(i: u32) -> String {
+    format!("GCP_sandboxCipherSaNdBoX{i:010}")
+}
+
+/// Seeded order `i` of shop `shop`: the same every run.
+fn order_json(i: usize, shop: u32) -> Value {
+    json!({
+        "id": format!("57700{shop:02}{i:011}"),
+        "status": ORDER_STATUSES[i % ORDER_STATUSES.len()],
+        "create_time": 1_764_000_000 - (i as i64) * 3600,
+        "shop_id": format!("749400000000000000{shop}"),
+        "payment": { "currency": "GBP", "total_amount": format!("{}.{:02}", 5 + i % 95, i % 100) },
+        "line_items": [{ "product_name": "Sandbox tee – ☂", "sku_id": format!("17300{:012}", i % 7), "quantity": 1 + i % 3 }],
+    })
+}
+
+/// `GET /product/202309/products/{id}`: any numeric id is a product.
+fn product(id: &str) -> Result<Value, (u16, i64, String)> {
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err((404, 12052048, format!("product {} not found", clean(id))));
+    }
+    Ok(json!({
+        "id": id,
+        "title": format!("Sandbox product {id} – 裙子"),
+        "status": "ACTIVATE",
+        "skus": [{ "id": format!("{id}01"), "price": { "currency": "GBP", "sale_price": "12.50" }, "inventory": [{ "quantity": 7 }] }],
+    }))
+}
 
 struct Grant {
     access_token: String,
@@ -47,6 +121,8 @@ struct Sandbox<'a> {
     access: HashMap<String, i64>,
     /// Live refresh tokens and the grant they belong to.
     refresh: HashMap<String, Grant>,
+    /// When the Open API calls of the last second came (for `--rate-limit`).
+    recent: Vec<std::time::Instant>,
 }
 
 pub fn run(opts: &SandboxOptions) -> Result<(), Error> {
@@ -71,7 +147,13 @@ pub fn run(opts: &SandboxOptions) -> Result<(), Error> {
             None => String::new(),
         }
     );
-    let sandbox = Mutex::new(Sandbox { opts, codes: HashMap::new(), access: HashMap::new(), refresh: HashMap::new() });
+    let sandbox = Mutex::new(Sandbox {
+        opts,
+        codes: HashMap::new(),
+        access: HashMap::new(),
+        refresh: HashMap::new(),
+        recent: Vec::new(),
+    });
     let sandbox = &sandbox;
     let handle = move |request| match sandbox.lock() {
         Ok(mut sandbox) => sandbox.handle(request),
@@ -100,7 +182,7 @@ impl Sandbox<'_> {
         expiry::now() + self.opts.clock_skew
     }
 
-    fn handle(&mut self, request: Request) {
+    fn handle(&mut self, mut request: Request) {
         let target = request.url().to_string();
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
         let params = url::parse_query(query);
@@ -112,13 +194,20 @@ impl Sandbox<'_> {
             .find(|h| h.field.equiv("x-tts-access-token"))
             .map(|h| h.value.as_str().to_string());
         let path = path.to_string();
+        let mut body = Vec::new();
+        let _ = request.as_reader().take(MAX_REQUEST_BODY).read_to_end(&mut body);
+        let method = request.method().as_str().to_string();
         match (is_get, path.as_str()) {
             (true, "/open/authorize") => self.authorize(request, &params),
             (true, "/open/authorize/decide") => self.decide(request, &params),
             (true, tiktok::TOKEN_GET_PATH) => self.token_get(request, &params),
             (true, tiktok::TOKEN_REFRESH_PATH) => self.token_refresh(request, &params),
-            (true, tiktok::SHOPS_PATH) => self.shops(request, &params, token.as_deref()),
-            _ => self.send(request, 404, "text/plain; charset=utf-8", "404 page not found".into(), None),
+            (_, p) if route(&method, p).is_some() => {
+                let call =
+                    OpenApiCall { method: &method, path: &path, params: &params, token: token.as_deref(), body: &body };
+                self.open_api(request, &call)
+            }
+            _ => self.send(request, 404, "text/plain; charset=utf-8", "404 page not found".into(), &[]),
         }
     }
 
@@ -129,12 +218,12 @@ impl Sandbox<'_> {
                 "Missing service_id",
                 "<p>The authorization link has no <code>service_id</code>. Copy the link from Partner Center.</p>",
             );
-            return self.send(request, 400, "text/html; charset=utf-8", page, None);
+            return self.send(request, 400, "text/html; charset=utf-8", page, &[]);
         };
         let state = url::get(params, "state").unwrap_or("");
         if self.opts.auto_approve {
             let location = self.redirect_location(true, state);
-            return self.send(request, 302, "text/plain; charset=utf-8", String::new(), Some(&location));
+            return self.send(request, 302, "text/plain; charset=utf-8", String::new(), &[("Location", &location)]);
         }
         let page = html::authorize_page(&html::AuthorizeRequest {
             app_key: &self.opts.app.key,
@@ -145,13 +234,13 @@ impl Sandbox<'_> {
             redirect: &self.opts.redirect.to_string(),
             scopes: &SCOPES,
         });
-        self.send(request, 200, "text/html; charset=utf-8", page, None);
+        self.send(request, 200, "text/html; charset=utf-8", page, &[]);
     }
 
     fn decide(&mut self, request: Request, params: &[(String, String)]) {
         let approve = url::get(params, "decision") == Some("approve");
         let location = self.redirect_location(approve, url::get(params, "state").unwrap_or(""));
-        self.send(request, 302, "text/plain; charset=utf-8", String::new(), Some(&location));
+        self.send(request, 302, "text/plain; charset=utf-8", String::new(), &[("Location", &location)]);
     }
 
     /// The registered redirect URL with what TikTok Shop appends to it.
@@ -250,21 +339,29 @@ impl Sandbox<'_> {
         })
     }
 
-    fn shops(&mut self, request: Request, params: &[(String, String)], token: Option<&str>) {
+    /// Every Open API route: the rate limit, then the checks TikTok makes in its order
+    /// (app key, signature over the body, timestamp window, token, shop cipher), then the
+    /// route itself.
+    fn open_api(&mut self, request: Request, call: &OpenApiCall) {
         let now = self.now();
+        if let Some(limit) = self.opts.rate_limit {
+            let second_ago = std::time::Instant::now() - std::time::Duration::from_secs(1);
+            self.recent.retain(|t| *t > second_ago);
+            if self.recent.len() >= limit as usize {
+                let message = "Too many requests: the rate limit of this API was exceeded";
+                return self.send_api_with(request, 429, 36009007, message, Value::Null, &[("Retry-After", "1")]);
+            }
+            self.recent.push(std::time::Instant::now());
+        }
+        let params = call.params;
         if url::get(params, "app_key") != Some(self.opts.app.key.as_str()) {
             return self.send_api(request, 401, 106003, "invalid app_key", Value::Null);
         }
         let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let expected = tiktok::sign(self.opts.app.secret.expose(), tiktok::SHOPS_PATH, &pairs, b"");
+        let expected = open_api::sign(self.opts.app.secret.expose(), call.path, &pairs, call.body);
         if url::get(params, "sign") != Some(expected.as_str()) {
-            return self.send_api(
-                request,
-                401,
-                106001,
-                "Invalid signature: the sign does not match the request",
-                Value::Null,
-            );
+            let message = "Invalid signature: the sign does not match the request (path, sorted query and body)";
+            return self.send_api(request, 401, 106001, message, Value::Null);
         }
         match url::get(params, "timestamp").and_then(|t| t.parse::<i64>().ok()) {
             Some(ts) if (now - 300..=now + 30).contains(&ts) => {}
@@ -278,32 +375,89 @@ impl Sandbox<'_> {
                 );
             }
         }
-        match token.and_then(|t| self.access.get(t)) {
-            None => self.send_api(
-                request,
-                401,
-                105001,
-                "Invalid credentials: the access token is invalid or was replaced by a refresh",
-                Value::Null,
-            ),
+        match call.token.and_then(|t| self.access.get(t)) {
+            None => {
+                let message = "Invalid credentials: the access token is invalid or was replaced by a refresh";
+                return self.send_api(request, 401, open_api::INVALID_ACCESS_TOKEN, message, Value::Null);
+            }
             Some(expires) if *expires <= now => {
-                self.send_api(request, 401, 105002, "Expired credentials: the access token has expired", Value::Null)
+                let message = "Expired credentials: the access token has expired";
+                return self.send_api(request, 401, open_api::EXPIRED_ACCESS_TOKEN, message, Value::Null);
             }
-            Some(_) => {
-                let shop = json!({
-                    "id": "7494000000000000001",
-                    "name": SELLER,
-                    "region": REGION,
-                    "seller_type": "LOCAL",
-                    "cipher": "GCP_sandboxCipherSaNdBoX0000000001",
-                    "code": "GBLCSANDBOX1",
-                });
-                self.send_api(request, 200, 0, "Success", json!({ "shops": [shop] }));
+            Some(_) => {}
+        }
+        let cipher = url::get(params, "shop_cipher");
+        let shop = match (open_api::takes_no_shop(call.path), cipher) {
+            (true, None) => None,
+            (true, Some(_)) => {
+                let message = "shop_cipher must not be sent to this API (authorization and seller APIs take none)";
+                return self.send_api(request, 400, 36009004, message, Value::Null);
             }
+            (false, cipher) => match (1..=self.opts.shops).find(|i| Some(shop_cipher(*i).as_str()) == cipher) {
+                Some(i) => Some(i),
+                None => {
+                    let message = if cipher.is_none() {
+                        "shop_cipher is required by this API"
+                    } else {
+                        "shop_cipher is invalid: it is not one of this seller's shops"
+                    };
+                    return self.send_api(request, 400, open_api::SHOP_CIPHER_ERROR, message, Value::Null);
+                }
+            },
+        };
+        let answer = match (route(call.method, call.path), shop) {
+            (Some(Route::AuthorizedShops), _) => {
+                Ok(json!({ "shops": (1..=self.opts.shops).map(shop_json).collect::<Vec<_>>() }))
+            }
+            (Some(Route::SellerShops), _) => Ok(json!({ "shops": (1..=self.opts.shops).map(|i| {
+                let mut shop = shop_json(i);
+                shop.as_object_mut().map(|o| o.remove("cipher"));
+                shop
+            }).collect::<Vec<_>>() })),
+            (Some(Route::OrderSearch), Some(shop)) => self.order_search(params, call.body, shop),
+            (Some(Route::Product(id)), Some(_)) => product(id),
+            _ => Err((404, 36009004, "no such API".to_string())),
+        };
+        match answer {
+            Ok(data) => self.send_api(request, 200, 0, "Success", data),
+            Err((status, code, message)) => self.send_api(request, status, code, &message, Value::Null),
         }
     }
 
-    fn send(&self, request: Request, status: u16, content_type: &str, body: String, location: Option<&str>) {
+    /// `POST /order/202309/orders/search`: the seeded orders, filtered by the body's
+    /// `order_status`, a page at a time (`page_size` 1–100, an opaque `page_token`).
+    fn order_search(&self, params: &[(String, String)], body: &[u8], shop: u32) -> Result<Value, (u16, i64, String)> {
+        let bad = |message: &str| Err((400, 36009004, message.to_string()));
+        let page_size = match url::get(params, "page_size").map(str::parse::<usize>) {
+            Some(Ok(n)) if (1..=100).contains(&n) => n,
+            _ => return bad("page_size is required and must be from 1 to 100"),
+        };
+        let offset = match url::get(params, "page_token").filter(|t| !t.is_empty()) {
+            None => 0,
+            Some(token) => match token.strip_prefix("pt_").and_then(|n| n.parse::<usize>().ok()) {
+                Some(n) => n,
+                None => return bad("page_token is invalid"),
+            },
+        };
+        let filter: Value = if body.iter().all(u8::is_ascii_whitespace) {
+            Value::Null
+        } else {
+            match serde_json::from_slice(body) {
+                Ok(v) => v,
+                Err(_) => return bad("the request body is not valid JSON"),
+            }
+        };
+        let status = filter.get("order_status").and_then(Value::as_str);
+        let matching: Vec<usize> = (0..self.opts.orders)
+            .filter(|i| status.is_none_or(|s| ORDER_STATUSES[i % ORDER_STATUSES.len()] == s))
+            .collect();
+        let page: Vec<Value> = matching.iter().skip(offset).take(page_size).map(|i| order_json(*i, shop)).collect();
+        let next =
+            if offset + page_size < matching.len() { format!("pt_{}", offset + page_size) } else { String::new() };
+        Ok(json!({ "orders": page, "next_page_token": next, "total_count": matching.len() }))
+    }
+
+    fn send(&self, request: Request, status: u16, content_type: &str, body: String, extra: &[(&str, &str)]) {
         let mut response = Response::from_string(body).with_status_code(status);
         let mut headers = vec![("Date", expiry::http_date(self.now()))];
         if content_type.starts_with("text/html") {
@@ -311,9 +465,7 @@ impl Sandbox<'_> {
         } else {
             headers.extend([("Content-Type", content_type.to_string()), ("Cache-Control", "no-store".into())]);
         }
-        if let Some(location) = location {
-            headers.push(("Location", location.to_string()));
-        }
+        headers.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
         for (name, value) in headers {
             if let Ok(header) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
                 response.add_header(header);
@@ -324,13 +476,25 @@ impl Sandbox<'_> {
 
     /// TikTok's envelope: `code`, `message`, `request_id`, `data`.
     fn send_api(&self, request: Request, status: u16, code: i64, message: &str, data: Value) {
+        self.send_api_with(request, status, code, message, data, &[]);
+    }
+
+    fn send_api_with(
+        &self,
+        request: Request,
+        status: u16,
+        code: i64,
+        message: &str,
+        data: Value,
+        extra: &[(&str, &str)],
+    ) {
         let request_id = format!(
             "{}{}",
             self.now(),
             random_urlsafe(9).unwrap_or_default().to_ascii_uppercase().replace(['-', '_'], "0")
         );
         let body = json!({ "code": code, "message": message, "request_id": request_id, "data": data });
-        self.send(request, status, "application/json; charset=utf-8", body.to_string(), None);
+        self.send(request, status, "application/json; charset=utf-8", body.to_string(), extra);
     }
 
     fn send_fault(&self, request: Request, fault: Fault, params: &[(String, String)]) {
@@ -351,11 +515,9 @@ impl Sandbox<'_> {
                 request,
                 502,
                 "text/html",
-                "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>".into(),
-                None,
-            ),
-            Fault::Empty => self.send(request, 200, "application/json", String::new(), None),
-            Fault::Truncated => self.send(request, 200, "application/json", r#"{"code":0,"message":"success","request_id":"2026","data":{"access_token":"TTP_"#.into(), None),
+                "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>".into(), &[]),
+            Fault::Empty => self.send(request, 200, "application/json", String::new(), &[]),
+            Fault::Truncated => self.send(request, 200, "application/json", r#"{"code":0,"message":"success","request_id":"2026","data":{"access_token":"TTP_"#.into(), &[]),
             Fault::IpDenied => self.send_api(request, 200, 36009033, "Access denied. Your IP address is not in the IP allow list configured for this app.", Value::Null),
         }
     }

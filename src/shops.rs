@@ -1,21 +1,24 @@
 //! `shops`: one signed Open API call ("Get Authorized Shops") that proves the token works
-//! and hands over each shop's `cipher`, which every later shop API call needs.
+//! and hands over each shop's `cipher`, which every later shop API call needs. A thin
+//! formatter over `open_api`, which also keeps the list cached for `api --shop`.
 
 use serde_json::Value;
 
 use crate::cli::ShopsOptions;
 use crate::error::Error;
+use crate::open_api::{Client, ShopList};
 use crate::token_file::TokenFile;
 use crate::{expiry, tiktok};
 
 pub fn run(opts: &ShopsOptions) -> Result<(), Error> {
     let agent = tiktok::agent()?;
     let file = TokenFile::new(&opts.token_file)?;
-    let (_, tokens) = file.read()?;
-    let now = expiry::now();
-    tokens.check_access(file.path(), now)?;
-    let value = tiktok::authorized_shops(&agent, &opts.api_base, &opts.app, &tokens.access_token, now)?;
-    let shops = value.pointer("/data/shops").and_then(Value::as_array).cloned().unwrap_or_default();
+    let (value, tokens) = file.read()?;
+    tokens.check_access(file.path(), expiry::now())?;
+    let client = Client { agent: &agent, base: &opts.api_base, app: &opts.app };
+    let mut list = ShopList::cached(file.path(), open_id(&value));
+    list.refetch(&client, &tokens.access_token)?;
+    let shops = list.shops;
     if opts.json {
         outln!("{}", Value::Array(shops));
         return Ok(());
@@ -26,6 +29,11 @@ pub fn run(opts: &ShopsOptions) -> Result<(), Error> {
     }
     out!("{}", table(&shops));
     Ok(())
+}
+
+/// The seller a token file belongs to (the shop cache is kept per seller).
+pub fn open_id(token_response: &Value) -> &str {
+    token_response.pointer("/data/open_id").and_then(Value::as_str).unwrap_or_default()
 }
 
 const COLUMNS: [(&str, &str); 6] = [

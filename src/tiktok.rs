@@ -1,4 +1,5 @@
-//! TikTok Shop's HTTP API: the two token endpoints and the signed "authorized shops" call.
+//! TikTok Shop's HTTP transport and the two token endpoints (the signed Open API calls are
+//! built in `open_api` and sent through `send` here).
 //!
 //! One blocking `ureq` agent with bounded timeouts, proxies from `HTTPS_PROXY`/`HTTP_PROXY`/
 //! `NO_PROXY` (ureq reads them), and, when `SSL_CERT_FILE` is set, the certificates in that
@@ -126,23 +127,66 @@ pub struct Answer {
     pub body: Vec<u8>,
     /// The server's `Date` header as a Unix time, for clock-skew hints.
     pub date: Option<i64>,
+    /// Every response header, for `api --include` and `Retry-After`.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
 }
 
 fn get(agent: &Agent, url: &str, endpoint: &str, headers: &[(&str, &str)]) -> Result<Answer, Error> {
-    let mut request = agent.get(url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
+    send(agent, "GET", url, endpoint, headers, None, MAX_BODY)
+}
+
+/// One request of any method, its answer read whole up to `limit` bytes. Errors name
+/// `endpoint` (never `url`, which may carry the secret) and are scrubbed.
+pub fn send(
+    agent: &Agent,
+    method: &str,
+    url: &str,
+    endpoint: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+    limit: u64,
+) -> Result<Answer, Error> {
+    let failed = |e: ureq::Error| Error::Network(scrub(&format!("request to {endpoint} failed: {}", describe(&e))));
+    macro_rules! with_headers {
+        ($builder:expr) => {{
+            let mut builder = $builder;
+            for (name, value) in headers {
+                builder = builder.header(*name, *value);
+            }
+            builder
+        }};
     }
-    let mut response = request
-        .call()
-        .map_err(|e| Error::Network(scrub(&format!("request to {endpoint} failed: {}", describe(&e)))))?;
+    let result = match (method, body) {
+        ("GET", None) => with_headers!(agent.get(url)).call(),
+        ("DELETE", None) => with_headers!(agent.delete(url)).call(),
+        ("GET", Some(b)) => with_headers!(agent.get(url)).force_send_body().send(b),
+        ("DELETE", Some(b)) => with_headers!(agent.delete(url)).force_send_body().send(b),
+        ("POST", b) => with_headers!(agent.post(url)).send(b.unwrap_or_default()),
+        ("PUT", b) => with_headers!(agent.put(url)).send(b.unwrap_or_default()),
+        ("PATCH", b) => with_headers!(agent.patch(url)).send(b.unwrap_or_default()),
+        (other, _) => {
+            return Err(Error::Usage(format!("HTTP method `{other}` is not one of GET, POST, PUT, DELETE, PATCH")));
+        }
+    };
+    let mut response = result.map_err(failed)?;
     let status = response.status().as_u16();
     let content_type = header(&response, "content-type").unwrap_or_default();
     let date = header(&response, "date").and_then(|d| crate::expiry::parse_http_date(&d));
-    let body = response.body_mut().with_config().limit(MAX_BODY).read_to_vec().map_err(|e| {
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), clean(&String::from_utf8_lossy(v.as_bytes()))))
+        .collect();
+    let body = response.body_mut().with_config().limit(limit).read_to_vec().map_err(|e| {
         Error::Network(scrub(&format!("reading the answer of {endpoint} (HTTP {status}) failed: {}", describe(&e))))
     })?;
-    Ok(Answer { status, content_type, body, date })
+    Ok(Answer { status, content_type, body, date, headers })
 }
 
 fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
@@ -163,6 +207,11 @@ fn describe(e: &ureq::Error) -> String {
 /// Status, JSON, then TikTok's `code`. HTML error pages, empty and cut-off bodies become
 /// errors that say what came back, without echoing it (a proxy page may echo the URL).
 pub fn check_envelope(what: &'static str, answer: &Answer, endpoint: &str) -> Result<Value, Error> {
+    check_envelope_for(what, answer, endpoint)
+}
+
+/// `check_envelope` for any path (an Open API call's).
+pub fn check_envelope_for(what: &str, answer: &Answer, endpoint: &str) -> Result<Value, Error> {
     let describe_body = || {
         let kind =
             if answer.content_type.is_empty() { "no content type".to_string() } else { clean(&answer.content_type) };
@@ -204,7 +253,7 @@ pub fn check_envelope(what: &'static str, answer: &Answer, endpoint: &str) -> Re
             request_id(&value)
         ))),
         Some(code) => Err(Error::TikTok(ApiError {
-            endpoint: what,
+            endpoint: what.to_string(),
             http_status: answer.status,
             code,
             message: clean(value.get("message").and_then(Value::as_str).unwrap_or("(no message)")),
@@ -228,128 +277,18 @@ pub fn needs_new_login(code: i64) -> bool {
     matches!(code, 36004001 | 36004005 | 36004006)
 }
 
-pub const SHOPS_PATH: &str = "/authorization/202309/shops";
-
-/// `GET /authorization/202309/shops`, signed, with the access token in its header.
-pub fn authorized_shops(
-    agent: &Agent,
-    api_base: &str,
-    app: &App,
-    access_token: &Secret,
-    now: i64,
-) -> Result<Value, Error> {
-    let (key, secret, timestamp) = (app.key.as_str(), &app.secret, now.to_string());
-    let sign = sign(secret.expose(), SHOPS_PATH, &[("app_key", key), ("timestamp", &timestamp)], b"");
-    let query = [("app_key", key), ("timestamp", timestamp.as_str()), ("sign", sign.as_str())];
-    let url = format!("{api_base}{SHOPS_PATH}?{}", crate::url::encode_query(&query));
-    let endpoint = format!("{api_base}{SHOPS_PATH}");
-    let headers = [("x-tts-access-token", access_token.expose()), ("content-type", "application/json")];
-    let answer = get(agent, &url, &endpoint, &headers)?;
-    check_envelope(SHOPS_PATH, &answer, &endpoint).map_err(|e| open_api_error(e, answer.date, now))
-}
-
-/// TikTok's access-token codes: the token is unknown (or was replaced) or has expired.
-pub const INVALID_ACCESS_TOKEN: i64 = 105001;
-pub const EXPIRED_ACCESS_TOKEN: i64 = 105002;
-
-/// An Open API error as the user should meet it: a refused access token is exit 5 with
-/// what to run, a signature or timestamp error carries the clock hint.
-fn open_api_error(e: Error, server_date: Option<i64>, now: i64) -> Error {
-    match e {
-        Error::TikTok(api) if matches!(api.code, INVALID_ACCESS_TOKEN | EXPIRED_ACCESS_TOKEN) => {
-            Error::NeedLogin(format!(
-                "{api}: the access token was refused; run `tiktok-shop-auth refresh` (and `tiktok-shop-auth login` if that fails too)"
-            ))
-        }
-        Error::TikTok(mut api) => {
-            api.hint = clock_hint(&api, server_date, now);
-            Error::TikTok(api)
-        }
-        other => other,
-    }
-}
-
-/// Signed calls carry a timestamp TikTok accepts only from 5 minutes before to 30 seconds
-/// after its own clock: when the answer's `Date` shows this machine is off, or TikTok
-/// complains about the timestamp, say to check the system clock.
-fn clock_hint(api: &ApiError, server_date: Option<i64>, now: i64) -> Option<String> {
-    let skew = server_date.map(|d| now - d).filter(|s| *s > 30 || *s < -300);
-    let mentions = api.message.to_ascii_lowercase().contains("timestamp");
-    match (skew, mentions) {
-        (Some(s), _) => Some(format!(
-            "this machine's clock is {} s {} the server's: check the system clock (NTP); signed calls need it within 5 minutes behind to 30 seconds ahead",
-            s.abs(),
-            if s > 0 { "ahead of" } else { "behind" }
-        )),
-        (None, true) => Some("check the system clock (NTP): signed calls need it within 5 minutes behind to 30 seconds ahead of TikTok's".into()),
-        (None, false) => None,
-    }
-}
-
-/// TikTok Shop's request signature: lowercase hex HMAC-SHA256, keyed by the app secret, over
-/// `secret + path + sorted(key + value, without sign and access_token) + body + secret`.
-pub fn sign(secret: &str, path: &str, query: &[(&str, &str)], body: &[u8]) -> String {
-    let mut pairs: Vec<&(&str, &str)> = query.iter().filter(|(k, _)| *k != "sign" && *k != "access_token").collect();
-    pairs.sort_by(|a, b| a.0.cmp(b.0));
-    let mut input = Vec::with_capacity(256 + body.len());
-    input.extend_from_slice(secret.as_bytes());
-    input.extend_from_slice(path.as_bytes());
-    for (k, v) in pairs {
-        input.extend_from_slice(k.as_bytes());
-        input.extend_from_slice(v.as_bytes());
-    }
-    input.extend_from_slice(body);
-    input.extend_from_slice(secret.as_bytes());
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
-    let tag = ring::hmac::sign(&key, &input);
-    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn signature_matches_the_documented_vector() {
-        let sig = sign(
-            "e59af819cc",
-            "/authorization/202309/shops",
-            &[("app_key", "29a39d"), ("timestamp", "1623812664")],
-            b"",
-        );
-        assert_eq!(sig, "b596b73e0cc6de07ac26f036364178ab16b0a907af13d43f0a0cd2345f582dc8");
-    }
-
-    #[test]
-    fn signature_sorts_keys_and_drops_sign_and_access_token() {
-        let a = sign("s", "/p", &[("b", "2"), ("a", "1"), ("sign", "x"), ("access_token", "t")], b"");
-        let b = sign("s", "/p", &[("a", "1"), ("b", "2")], b"");
-        assert_eq!(a, b);
-        assert_ne!(a, sign("s", "/p", &[("a", "2"), ("b", "1")], b""));
-        assert_eq!(a.len(), 64);
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
-    }
-
-    #[test]
-    fn signature_covers_utf8_values_and_the_body() {
-        // The HMAC input is the plain concatenation; recomputing it by hand must agree.
-        let expected = {
-            let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"k3y");
-            let input =
-                "k3y/api/products/searchpage_size20shop_cipherGCP_Ätimestamp1version202309{\"name\":\"裙子\"}k3y";
-            ring::hmac::sign(&key, input.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>()
-        };
-        let got = sign(
-            "k3y",
-            "/api/products/search",
-            &[("timestamp", "1"), ("shop_cipher", "GCP_Ä"), ("version", "202309"), ("page_size", "20")],
-            "{\"name\":\"裙子\"}".as_bytes(),
-        );
-        assert_eq!(got, expected);
-    }
-
     fn answer(status: u16, content_type: &str, body: &str) -> Answer {
-        Answer { status, content_type: content_type.into(), body: body.as_bytes().to_vec(), date: None }
+        Answer {
+            status,
+            content_type: content_type.into(),
+            body: body.as_bytes().to_vec(),
+            date: None,
+            headers: vec![],
+        }
     }
 
     #[test]

@@ -32,6 +32,7 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::expiry;
+use crate::json_text::pretty;
 use crate::secret::Secret;
 use crate::tiktok::TokenAnswer;
 
@@ -410,65 +411,6 @@ pub fn parse_response(bytes: &[u8]) -> Result<(Value, Tokens), String> {
     Ok((value, tokens))
 }
 
-/// Re-indents valid JSON text by two spaces a level (as `serde_json`'s pretty printer
-/// does) while keeping every token exactly as it came: key order, number spelling and
-/// string escapes. The file is the response as received, only laid out for reading.
-pub fn pretty(json: &[u8]) -> Vec<u8> {
-    fn newline(out: &mut Vec<u8>, depth: usize) {
-        out.push(b'\n');
-        out.resize(out.len() + 2 * depth, b' ');
-    }
-    let mut out = Vec::with_capacity(json.len() * 2);
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    let mut i = 0;
-    while i < json.len() {
-        let b = json[i];
-        i += 1;
-        if in_string {
-            out.push(b);
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b' ' | b'\t' | b'\n' | b'\r' => {}
-            b'"' => {
-                in_string = true;
-                out.push(b);
-            }
-            b'{' | b'[' => {
-                let close = if b == b'{' { b'}' } else { b']' };
-                let next = json[i..].iter().position(|c| !c.is_ascii_whitespace()).map(|p| i + p);
-                if next.is_some_and(|n| json[n] == close) {
-                    out.extend_from_slice(&[b, close]);
-                    i = next.map_or(i, |n| n + 1);
-                } else {
-                    depth += 1;
-                    out.push(b);
-                    newline(&mut out, depth);
-                }
-            }
-            b'}' | b']' => {
-                depth = depth.saturating_sub(1);
-                newline(&mut out, depth);
-                out.push(b);
-            }
-            b',' => {
-                out.push(b);
-                newline(&mut out, depth);
-            }
-            b':' => out.extend_from_slice(b": "),
-            _ => out.push(b),
-        }
-    }
-    out.push(b'\n');
-    out
-}
-
 fn create_new_private(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
@@ -514,42 +456,4 @@ fn sync_dir(dir: &Path) {
     }
     #[cfg(not(unix))]
     let _ = dir;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::pretty;
-
-    #[test]
-    fn pretty_keeps_order_and_spelling() {
-        let raw = br#"{"code":0,"message":"s","data":{"z_last":1.50,"a":[1, 2 ,{}],"s":"q\"{,:[","e":[ ],"n":null,"big":18446744073709551616}}"#;
-        let expected = r#"{
-  "code": 0,
-  "message": "s",
-  "data": {
-    "z_last": 1.50,
-    "a": [
-      1,
-      2,
-      {}
-    ],
-    "s": "q\"{,:[",
-    "e": [],
-    "n": null,
-    "big": 18446744073709551616
-  }
-}
-"#;
-        assert_eq!(String::from_utf8(pretty(raw)).unwrap(), expected);
-    }
-
-    #[test]
-    fn pretty_matches_serde_json_layout() {
-        let raw = br#"{"code":0,"data":{"granted_scopes":["a","b"],"user_type":0,"x":{"y":[]}},"request_id":"R"}"#;
-        let value: serde_json::Value = serde_json::from_slice(raw).unwrap();
-        let mut serde = serde_json::to_vec_pretty(&value).unwrap();
-        serde.push(b'\n');
-        assert_eq!(pretty(raw), serde);
-        assert_eq!(serde_json::from_slice::<serde_json::Value>(&pretty(raw)).unwrap(), value);
-    }
 }

@@ -3,6 +3,7 @@
 //! server on 127.0.0.1) and, for `login`, a scripted browser (`tests/support/browser.py`)
 //! set as `$BROWSER`. They assert on exit code, stdout, stderr and the bytes on disk.
 
+mod api;
 mod cli;
 mod login;
 mod manual;

@@ -60,6 +60,8 @@ def follow_to_listener(status, headers, step):
     record(step, status=s, headers=h, body=b, url=location)
 
 
+record("started")  # first, so a log exists as soon as the browser runs
+
 REDIRECT = None
 for action in actions:
     if action.startswith("redirect="):
