@@ -42,5 +42,15 @@ echo "== tiktok-shop-auth status"
 "$bin" status
 echo "== tiktok-shop-auth shops"
 "$bin" shops
+echo
+echo "== tiktok-shop-auth api POST /order/202309/orders/search -q page_size=2 --data '{\"order_status\": \"AWAITING_SHIPMENT\"}'"
+echo "   (signed over the body; the one shop's cipher added; the answer as TikTok sent it)"
+"$bin" api POST /order/202309/orders/search -q page_size=2 --data '{"order_status": "AWAITING_SHIPMENT"}'
+echo
+echo "== tiktok-shop-auth api /seller/202309/shops --dry-run   (nothing sent: what would be, and the signature's input)"
+"$bin" api /seller/202309/shops --dry-run
+echo
+echo "== tiktok-shop-auth exec --shop GB -- sh -c '...'   (the token in the environment, never on a command line)"
+"$bin" exec --shop GB -- sh -c 'echo "child sees TIKTOK_SHOP_ACCESS_TOKEN=$(printf %.6s "$TIKTOK_SHOP_ACCESS_TOKEN")… TIKTOK_SHOP_SHOP_ID=$TIKTOK_SHOP_SHOP_ID TIKTOK_SHOP_SHOP_CIPHER=$TIKTOK_SHOP_SHOP_CIPHER secret=${TIKTOK_SHOP_APP_SECRET:-(not passed)}"'
 echo "== the sandbox's request log (secrets masked)"
 cat "$work/sandbox.log"
