@@ -66,6 +66,20 @@ pub fn run(opts: &ApiOptions) -> Result<(), Error> {
             )?;
             continue;
         }
+        if let Err(Error::TikTok(e)) = &checked
+            && e.code == open_api::SHOP_CIPHER_ERROR
+            && !shops.fresh
+            && call.shop_cipher == page.shop_cipher
+        {
+            // The cached shop list may be stale (a shop added, a seller re-authorized):
+            // fetch it again and choose again, once.
+            shops.refetch(&client, &tokens.access_token)?;
+            call.shop_cipher = choose_cipher(opts, &mut shops, &client, &tokens.access_token)?;
+            if call.shop_cipher != page.shop_cipher {
+                page.shop_cipher.clone_from(&call.shop_cipher);
+                continue;
+            }
+        }
         print_answer(&answer, opts.paginate);
         let value = checked.map_err(|e| with_shop_hint(e, opts, &shops))?;
         let next = value.pointer("/data/next_page_token").and_then(Value::as_str).filter(|t| !t.is_empty());

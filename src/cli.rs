@@ -108,6 +108,7 @@ tiktok-shop-auth refresh: new tokens from the saved refresh token
 
 USAGE:
     tiktok-shop-auth refresh [OPTIONS]
+    tiktok-shop-auth refresh [OPTIONS] FILE...      (many sellers: tokens/*.json)
 
 Never interactive, never opens a browser: made for cron and systemd timers. Takes an
 exclusive lock (<token file>.lock) for the whole read, request and write, reads the file
@@ -120,7 +121,9 @@ warning on stderr (even with --quiet, so cron mails it) says a new login is due.
 OPTIONS:
     --if-expiring-within DURATION   do nothing (exit 0) while the access token is valid for longer
                                     than DURATION: 90s, 30m, 12h, 2d
-    -q, --quiet                     print nothing on success (cron mails any output)
+    -q, --quiet                     print nothing on success (cron mails any output); with
+                                    FILE..., only the files with problems
+    --jobs N                        with FILE...: refresh up to N files at once [default: 4]
     --lock-wait DURATION            how long to wait for another refresh or login holding the lock
                                     before giving up with exit 1   [default: 2m]
     --app-key KEY                   [env: TIKTOK_SHOP_APP_KEY]
@@ -129,9 +132,14 @@ OPTIONS:
     --auth-base URL                 [env: TIKTOK_SHOP_AUTH_BASE, default: https://auth.tiktok-shops.com]
     -h, --help                      this text
 
+With FILE..., each file is refreshed under its own lock, one failure never stopping the
+others; one line per file (path, seller, outcome, new expiry), problems on stderr, then a
+tally. --token-file and TIKTOK_SHOP_TOKEN_FILE are not used then.
+
 EXIT STATUS:
     0 refreshed or still valid   1 failed (network, TikTok error, unreadable or corrupt file, lock)
     2 usage error   5 a new login is needed (no file, refresh token rejected or expired)
+    With FILE...: 5 if any file needs a new login, else 1 if any failed, else 0
 ";
 
 pub const STATUS_HELP: &str = "\
@@ -139,6 +147,7 @@ tiktok-shop-auth status: what the token file holds and whether it is still valid
 
 USAGE:
     tiktok-shop-auth status [--token-file PATH] [--json]
+    tiktok-shop-auth status [--json] FILE...     (one row per file)
 
 Reads only the file; makes no request. Tokens are shown masked. The access token counts as
 expired 60 s before its stated expiry, to allow for clock skew.
@@ -148,15 +157,20 @@ OPTIONS:
     --json              one JSON object on stdout
     -h, --help          this text
 
+With FILE...: one row per file (path, seller, region, access expiry, refresh expiry, state:
+ok, expiring (access token within a day, or the refresh token within 30 days), expired
+(run refresh), needs login, corrupt); --json prints a JSON array.
+
 EXIT STATUS:
-    0 the access token is valid   1 unreadable or corrupt file   5 expired or no file: refresh or log in
+    0 the access token is valid (every one, with FILE...)   1 an unreadable or corrupt file
+    5 expired or no file: refresh or log in
 ";
 
 pub const TOKEN_HELP: &str = "\
 tiktok-shop-auth token: print the access token alone, for scripts
 
 USAGE:
-    tiktok-shop-auth token [--token-file PATH]
+    tiktok-shop-auth token [--token-file PATH | FILE]
 
     curl -H \"x-tts-access-token: $(tiktok-shop-auth token)\" ...
 
@@ -391,6 +405,9 @@ pub struct RecoverOptions {
 pub struct RefreshOptions {
     pub app: App,
     pub token_file: PathBuf,
+    /// `refresh FILE...`: these instead of `token_file`, each on its own.
+    pub files: Vec<PathBuf>,
+    pub jobs: usize,
     pub auth_base: String,
     pub if_expiring_within: Option<i64>,
     pub quiet: bool,
@@ -399,6 +416,8 @@ pub struct RefreshOptions {
 
 pub struct StatusOptions {
     pub token_file: PathBuf,
+    /// `status FILE...`: one row per file instead of the summary.
+    pub files: Vec<PathBuf>,
     pub json: bool,
 }
 
@@ -461,9 +480,18 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Command, Error> {
         "login" => (LOGIN_HELP, parse_login),
         "refresh" => (REFRESH_HELP, |a| parse_refresh(a).map(Command::Refresh)),
         "status" => (STATUS_HELP, |a| {
-            Ok(Command::Status(StatusOptions { token_file: token_file(a, "status")?, json: a.contains("--json") }))
+            let json = a.contains("--json");
+            let token_file = token_file(a, "status")?;
+            Ok(Command::Status(StatusOptions { token_file, json, files: files(a, "status")? }))
         }),
-        "token" => (TOKEN_HELP, |a| Ok(Command::Token(token_file(a, "token")?))),
+        "token" => (TOKEN_HELP, |a| {
+            let flag = token_file(a, "token")?;
+            match files(a, "token")?.as_slice() {
+                [] => Ok(Command::Token(flag)),
+                [one] => Ok(Command::Token(one.clone())),
+                _ => Err(Error::Usage("token takes one token file; for several, use `status FILE...`".into())),
+            }
+        }),
         "shops" => (SHOPS_HELP, |a| parse_shops(a).map(Command::Shops)),
         "api" => (API_HELP, |a| parse_api(a).map(Command::Api)),
         "exec" => (EXEC_HELP, |a| parse_exec(a).map(Command::Exec)),
@@ -591,17 +619,46 @@ fn parse_login(args: &mut Arguments) -> Result<Command, Error> {
     }))
 }
 
+/// The free arguments: token files (`refresh tokens/*.json`). Anything that looks like an
+/// option here is one this command does not know.
+fn files(args: &mut Arguments, command: &str) -> Result<Vec<PathBuf>, Error> {
+    let mut files = Vec::new();
+    while let Some(file) = args
+        .opt_free_from_os_str(|s| Ok::<_, std::convert::Infallible>(PathBuf::from(s)))
+        .map_err(|e| usage(command, e))?
+    {
+        if file.as_os_str().to_string_lossy().starts_with('-') {
+            return Err(Error::Usage(format!(
+                "unexpected argument `{}` for `{command}`; see `tiktok-shop-auth {command} --help`",
+                file.display()
+            )));
+        }
+        files.push(file);
+    }
+    Ok(files)
+}
+
 fn parse_refresh(args: &mut Arguments) -> Result<RefreshOptions, Error> {
     let c = "refresh";
     let quiet = args.contains(["-q", "--quiet"]);
+    let jobs: usize = args
+        .opt_value_from_str("--jobs")
+        .map_err(|_| Error::Usage("--jobs must be a whole number from 1 to 64".into()))?
+        .unwrap_or(4);
+    if !(1..=64).contains(&jobs) {
+        return Err(Error::Usage("--jobs must be a whole number from 1 to 64".into()));
+    }
     let if_expiring_within = duration(args, c, "--if-expiring-within")?;
     let lock_wait = duration(args, c, "--lock-wait")?.unwrap_or(120);
     let auth_base = string(args, c, "--auth-base")?;
     let token_file = token_file(args, c)?;
     let app = app(args, c)?;
+    let files = files(args, c)?;
     Ok(RefreshOptions {
         app,
         token_file,
+        files,
+        jobs,
         auth_base: config::base_url("--auth-base", ENV_AUTH_BASE, auth_base, config::DEFAULT_AUTH_BASE)?,
         if_expiring_within,
         quiet,

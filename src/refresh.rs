@@ -6,39 +6,150 @@
 //! cannot cost one. `renew` is that locked path, shared with every command that refreshes.
 
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::cli::RefreshOptions;
 use crate::config::App;
 use crate::error::Error;
 use crate::expiry;
+use crate::secret::clean;
 use crate::tiktok::{self, TokenAnswer};
 use crate::token_file::{Guard, TokenFile, Tokens};
 
 pub fn refresh(opts: &RefreshOptions) -> Result<(), Error> {
     let agent = tiktok::agent()?;
-    let file = TokenFile::new(&opts.token_file)?;
+    if !opts.files.is_empty() {
+        return fleet(opts, &agent);
+    }
+    let outcome = refresh_file(&opts.token_file, opts, &agent)?;
+    if !opts.quiet {
+        match outcome.refreshed {
+            true => {
+                outln!("refreshed: access token expires {}", expiry::describe(outcome.access_expires_at, outcome.now))
+            }
+            false => outln!(
+                "still valid: access token expires {}; not refreshed",
+                expiry::describe(outcome.access_expires_at, outcome.now)
+            ),
+        }
+    }
+    warn_if_ending(&opts.token_file, outcome.refresh_expires_at, outcome.now);
+    Ok(())
+}
+
+/// What a refresh of one file came to.
+struct Outcome {
+    refreshed: bool,
+    seller: String,
+    access_expires_at: i64,
+    refresh_expires_at: i64,
+    now: i64,
+}
+
+/// One file: lock, read again, refresh unless still valid for longer than asked.
+fn refresh_file(path: &Path, opts: &RefreshOptions, agent: &ureq::Agent) -> Result<Outcome, Error> {
+    let file = TokenFile::new(path)?;
     let guard = file.lock(opts.lock_wait)?;
-    let (_, tokens) = guard.read()?;
+    let (value, tokens) = guard.read()?;
     let now = expiry::now();
+    let seller = |v: &serde_json::Value| clean(v.pointer("/data/seller_name").and_then(|s| s.as_str()).unwrap_or("-"));
     if let Some(within) = opts.if_expiring_within
         && expiry::remaining(tokens.access_expires_at, now) > within
     {
-        if !opts.quiet {
-            outln!(
-                "still valid: access token expires {}; not refreshed",
-                expiry::describe(tokens.access_expires_at, now)
-            );
+        return Ok(Outcome {
+            refreshed: false,
+            seller: seller(&value),
+            access_expires_at: tokens.access_expires_at,
+            refresh_expires_at: tokens.refresh_expires_at,
+            now,
+        });
+    }
+    let answer = renew(&guard, &file, &tokens, agent, &opts.auth_base, &opts.app)?;
+    Ok(Outcome {
+        refreshed: true,
+        seller: seller(&answer.json),
+        access_expires_at: answer.tokens.access_expires_at,
+        refresh_expires_at: answer.tokens.refresh_expires_at,
+        now,
+    })
+}
+
+/// The fleet's results not yet printed, and the index of the next line to print.
+struct Pending {
+    printed: usize,
+    results: Vec<Option<Result<Outcome, Error>>>,
+}
+
+/// `refresh FILE...`: up to `--jobs` files at once on std threads sharing one agent (and
+/// so its connections), each under its own lock; a failure never stops the others. Lines
+/// come out in argument order, each as soon as it and all before it are done.
+fn fleet(opts: &RefreshOptions, agent: &ureq::Agent) -> Result<(), Error> {
+    let files = &opts.files;
+    let next = AtomicUsize::new(0);
+    let pending = Mutex::new(Pending { printed: 0, results: files.iter().map(|_| None).collect() });
+    let tally = Mutex::new([0usize; 4]); // refreshed, still valid, need login, failed
+    std::thread::scope(|scope| {
+        for _ in 0..opts.jobs.min(files.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = files.get(i) else { break };
+                    let result = refresh_file(path, opts, agent);
+                    let Ok(mut guard) = pending.lock() else { break };
+                    let Pending { printed, results } = &mut *guard;
+                    results[i] = Some(result);
+                    while let Some(Some(result)) = results.get_mut(*printed).map(Option::take) {
+                        let kind = report(&files[*printed], &result, opts.quiet);
+                        if let Ok(mut t) = tally.lock() {
+                            t[kind] += 1;
+                        }
+                        *printed += 1;
+                    }
+                }
+            });
         }
-        warn_if_ending(file.path(), tokens.refresh_expires_at, now);
-        return Ok(());
-    }
-    let answer = renew(&guard, &file, &tokens, &agent, &opts.auth_base, &opts.app)?;
-    let access = answer.tokens.access_expires_at;
+    });
+    let [refreshed, valid, login, failed] = tally.lock().map(|t| *t).unwrap_or_default();
+    let summary = format!(
+        "{} token files: {refreshed} refreshed, {valid} still valid, {login} need a new login, {failed} failed",
+        files.len()
+    );
     if !opts.quiet {
-        outln!("refreshed: access token expires {}", expiry::describe(access, now));
+        outln!("{summary}");
     }
-    warn_if_ending(file.path(), answer.tokens.refresh_expires_at, now);
-    Ok(())
+    match (login, failed) {
+        (0, 0) => Ok(()),
+        (0, _) => Err(Error::Local(summary)),
+        _ => Err(Error::NeedLogin(format!("{summary}: run `tiktok-shop-auth login --token-file FILE` for each"))),
+    }
+}
+
+/// One line for one file (problems on stderr); returns its tally slot.
+fn report(path: &Path, result: &Result<Outcome, Error>, quiet: bool) -> usize {
+    let shown = path.display();
+    match result {
+        Ok(o) => {
+            if !quiet {
+                let what = if o.refreshed { "refreshed" } else { "still valid, not refreshed" };
+                outln!(
+                    "{shown}: {}: {what}: access token expires {}",
+                    o.seller,
+                    expiry::describe(o.access_expires_at, o.now)
+                );
+            }
+            warn_if_ending(path, o.refresh_expires_at, o.now);
+            usize::from(!o.refreshed)
+        }
+        Err(e) if e.exit_code() == 5 => {
+            noteln!("{shown}: needs a new login: {e}");
+            2
+        }
+        Err(e) => {
+            noteln!("{shown}: failed: {e}");
+            3
+        }
+    }
 }
 
 /// Spends `tokens`' refresh token under `guard` and saves the answer: the one way every

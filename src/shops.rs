@@ -7,8 +7,9 @@ use serde_json::Value;
 use crate::cli::ShopsOptions;
 use crate::error::Error;
 use crate::open_api::{Client, ShopList};
+use crate::secret::clean;
 use crate::token_file::TokenFile;
-use crate::{expiry, tiktok};
+use crate::{expiry, summary, tiktok};
 
 pub fn run(opts: &ShopsOptions) -> Result<(), Error> {
     let agent = tiktok::agent()?;
@@ -45,30 +46,16 @@ const COLUMNS: [(&str, &str); 6] = [
     ("cipher", "CIPHER"),
 ];
 
-/// A plain aligned table; the cipher comes last so it can be cut with `awk '{print $NF}'`.
+/// The shops as an aligned table; the cipher comes last so it can be cut with
+/// `awk '{print $NF}'`.
 fn table(shops: &[Value]) -> String {
     let cell = |shop: &Value, key: &str| match shop.get(key) {
-        Some(Value::String(s)) => s.replace(char::is_whitespace, " "),
+        Some(Value::String(s)) => clean(s).replace(char::is_whitespace, " "),
         Some(Value::Null) | None => "-".into(),
         Some(other) => other.to_string(),
     };
     let rows: Vec<Vec<String>> = shops.iter().map(|s| COLUMNS.iter().map(|(k, _)| cell(s, k)).collect()).collect();
-    let widths: Vec<usize> = COLUMNS
-        .iter()
-        .enumerate()
-        .map(|(i, (_, h))| rows.iter().map(|r| r[i].chars().count()).chain([h.len()]).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    let mut line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
-        out.push_str(padded.join("  ").trim_end());
-        out.push('\n');
-    };
-    line(COLUMNS.iter().map(|(_, h)| h.to_string()).collect());
-    for row in rows {
-        line(row);
-    }
-    out
+    summary::table(&COLUMNS.map(|(_, h)| h), &rows)
 }
 
 #[cfg(test)]

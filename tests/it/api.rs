@@ -278,3 +278,24 @@ fn exec_refreshes_a_token_expiring_soon_when_it_has_the_secret() {
     let token = read_json(&dir.path(FILE))["data"]["access_token"].as_str().unwrap().to_string();
     check(out.stdout.lines().next() == Some(token.as_str()), "the new token is passed", &out);
 }
+
+/// A cached shop list gone stale (here: it still lists shops the seller no longer has) is
+/// fetched again when TikTok answers 106013, and the call is tried once more.
+#[test]
+fn a_stale_shop_cache_is_refetched_on_106013() {
+    let dir = TempDir::new("api-stale-cache");
+    let sandbox = logged_in(&dir, &[]);
+    check_exit(&api(&dir, &sandbox, &["POST", ORDERS, "-q", "page_size=1"]), 0);
+    let cache = dir.path(&format!("{FILE}.shops.json"));
+    let mut cached: Value = serde_json::from_slice(&fs::read(&cache).unwrap()).unwrap();
+    let one = cached["shops"][0].clone();
+    let mut other = one.clone();
+    other["id"] = "1".into();
+    other["cipher"] = "GCP_gone".into();
+    cached["shops"] = Value::Array(vec![one, other]);
+    fs::write(&cache, cached.to_string()).unwrap();
+    let out = api(&dir, &sandbox, &["POST", ORDERS, "-q", "page_size=1"]);
+    check_exit(&out, 0);
+    check(sandbox.count("GET /authorization/202309/shops") == 2, "refetched once", &log_of(&sandbox));
+    check(out.stdout.matches("\"code\"").count() == 1, "only the good answer is printed", &out);
+}

@@ -5,6 +5,7 @@
 
 mod api;
 mod cli;
+mod fleet;
 mod login;
 mod manual;
 mod network;
