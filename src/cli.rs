@@ -32,6 +32,7 @@ COMMANDS:
     shops      a signed Open API call that proves the token works and lists shop ciphers
     api        a signed call to any Open API endpoint, like `gh api`
     exec       run a command with a fresh access token in its environment
+    doctor     check configuration, clock, network and token, one line each
     sandbox    a local stand-in for TikTok Shop's authorization service
 
 OPTIONS:
@@ -285,6 +286,31 @@ EXIT STATUS:
     cannot be refreshed here (no secret, or the refresh token is dead); 1 other failures
 ";
 
+pub const DOCTOR_HELP: &str = "\
+tiktok-shop-auth doctor: check configuration, clock, network and token, one line each
+
+USAGE:
+    tiktok-shop-auth doctor [OPTIONS] [--json]
+
+Checks, each `ok`, `warn` or `fail` with what to do: the app key, secret and service id
+(and an app key given as the service id, or the reverse); the redirect URL and its port on
+both loopback families; the token file (mode 0600, a token response, both expiries, the
+refresh token's end within 30 days); DNS, TCP and TLS to the authorize host (both US hosts
+for US sellers), the auth host and the API host, through the configured proxy and
+SSL_CERT_FILE, with the time each took; this machine's clock against the Date of those
+answers; a signed shops call (36009033 explained as the app's IP allow list) and the
+granted scopes. It never spends a code or a refresh token, and never refreshes.
+
+OPTIONS:
+    --json                    the checks as a JSON array
+    --app-key, --app-secret-file, --service-id, --token-file, --authorize-url, --auth-base,
+    --api-base, --redirect-url, --port: as for login (and their environment variables)
+    -h, --help                this text
+
+EXIT STATUS:
+    0 nothing failed (warnings allowed)   1 a check failed   2 usage error
+";
+
 pub const SANDBOX_HELP: &str = "\
 tiktok-shop-auth sandbox: a local stand-in for TikTok Shop's authorization service
 
@@ -339,7 +365,23 @@ pub enum Command {
     Shops(ShopsOptions),
     Api(ApiOptions),
     Exec(ExecOptions),
+    Doctor(DoctorOptions),
     Sandbox(SandboxOptions),
+}
+
+/// `doctor` takes the configuration as given: a missing or bad value is a finding, not a
+/// usage error.
+pub struct DoctorOptions {
+    pub app_key: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    pub service_id: Option<String>,
+    pub token_file: PathBuf,
+    pub authorize_url: Option<String>,
+    pub auth_base: Option<String>,
+    pub api_base: Option<String>,
+    pub redirect: Option<String>,
+    pub port: Option<u16>,
+    pub json: bool,
 }
 
 /// Where `api --data` comes from.
@@ -495,6 +537,7 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Command, Error> {
         "shops" => (SHOPS_HELP, |a| parse_shops(a).map(Command::Shops)),
         "api" => (API_HELP, |a| parse_api(a).map(Command::Api)),
         "exec" => (EXEC_HELP, |a| parse_exec(a).map(Command::Exec)),
+        "doctor" => (DOCTOR_HELP, |a| parse_doctor(a).map(Command::Doctor)),
         "sandbox" => (SANDBOX_HELP, |a| parse_sandbox(a).map(Command::Sandbox)),
         "help" => {
             let topic: Option<String> = args.opt_free_from_str().map_err(|e| usage("", e))?;
@@ -780,6 +823,24 @@ fn parse_exec(args: &mut Arguments) -> Result<ExecOptions, Error> {
         within,
         with_secret,
         command: Vec::new(),
+    })
+}
+
+fn parse_doctor(args: &mut Arguments) -> Result<DoctorOptions, Error> {
+    let c = "doctor";
+    Ok(DoctorOptions {
+        json: args.contains("--json"),
+        port: args
+            .opt_value_from_str("--port")
+            .map_err(|_| Error::Usage("--port must be a number from 1 to 65535".into()))?,
+        app_key: string(args, c, "--app-key")?,
+        secret_file: path(args, c, "--app-secret-file")?,
+        service_id: string(args, c, "--service-id")?,
+        token_file: token_file(args, c)?,
+        authorize_url: string(args, c, "--authorize-url")?,
+        auth_base: string(args, c, "--auth-base")?,
+        api_base: string(args, c, "--api-base")?,
+        redirect: string(args, c, "--redirect-url")?,
     })
 }
 

@@ -21,6 +21,7 @@ mod api;
 mod browser;
 mod cli;
 mod config;
+mod doctor;
 mod error;
 mod exec;
 mod expiry;
@@ -75,6 +76,7 @@ fn run(command: Command) -> Result<u8, error::Error> {
         Command::Shops(opts) => shops::run(&opts),
         Command::Api(opts) => api::run(&opts),
         Command::Exec(opts) => return exec::run(&opts),
+        Command::Doctor(opts) => doctor::run(&opts),
         Command::Sandbox(opts) => sandbox::run(&opts),
     };
     done.map(|()| 0)

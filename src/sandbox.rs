@@ -65,6 +65,7 @@ struct OpenApiCall<'a> {
     params: &'a [(String, String)],
     token: Option<&'a str>,
     body: &'a [u8],
+    remote: Option<std::net::SocketAddr>,
 }
 
 /// Shop `i` (from 1) of the test seller; shop 1 is the one `shops` has always shown.
@@ -222,8 +223,15 @@ impl Sandbox<'_> {
             (true, tiktok::TOKEN_GET_PATH) => self.token_get(request, &params),
             (true, tiktok::TOKEN_REFRESH_PATH) => self.token_refresh(request, &params),
             (_, p) if route(&method, p).is_some() => {
-                let call =
-                    OpenApiCall { method: &method, path: &path, params: &params, token: token.as_deref(), body: &body };
+                let remote = request.remote_addr().copied();
+                let call = OpenApiCall {
+                    method: &method,
+                    path: &path,
+                    params: &params,
+                    token: token.as_deref(),
+                    body: &body,
+                    remote,
+                };
                 self.open_api(request, &call)
             }
             _ => self.send(request, 404, "text/plain; charset=utf-8", "404 page not found".into(), &[]),
@@ -371,6 +379,14 @@ impl Sandbox<'_> {
                 return self.send_api_with(request, 429, 36009007, message, Value::Null, &[("Retry-After", "1")]);
             }
             self.recent.push(std::time::Instant::now());
+        }
+        if self.opts.fault == Some(Fault::IpDenied) {
+            // A stand-in wording: it names the caller's address, as doctor can then show.
+            let message = format!(
+                "Access denied. Your IP address is not in the IP allow list configured for this app. (request from {})",
+                call.remote.map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
+            );
+            return self.send_api(request, 403, 36009033, &message, Value::Null);
         }
         let params = call.params;
         if url::get(params, "app_key") != Some(self.opts.app.key.as_str()) {

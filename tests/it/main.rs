@@ -5,6 +5,7 @@
 
 mod api;
 mod cli;
+mod doctor;
 mod fleet;
 mod login;
 mod manual;

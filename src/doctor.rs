@@ -1,0 +1,508 @@
+//! `doctor`: what is wrong, before a seller is sent anywhere.
+//!
+//! One line per check, ok / warn / fail and what to do: the configuration (and the
+//! classic mix-ups: an app key given as the service id, or the reverse), the redirect URL
+//! and its port on both loopback families, the token file and both expiries, DNS, TCP and
+//! TLS to every host the tool talks to (through the configured proxy and roots, with the
+//! time each took), this machine's clock against the `Date` of those answers, and a signed
+//! shops call with the granted scopes. It never spends a code or a refresh token: no token
+//! endpoint is called, the hosts are probed with a plain GET of a harmless path.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::cli::DoctorOptions;
+use crate::config::{self, ENV_API_BASE, ENV_APP_KEY, ENV_AUTH_BASE, ENV_SERVICE_ID};
+use crate::error::Error;
+use crate::open_api::Client;
+use crate::token_file::{TokenFile, Tokens};
+use crate::url::HttpUrl;
+use crate::{expiry, tiktok};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    fn word(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+}
+
+struct Check {
+    name: String,
+    status: Status,
+    detail: String,
+    millis: Option<u128>,
+}
+
+#[derive(Default)]
+struct Report {
+    checks: Vec<Check>,
+    /// The `Date` of every answer, for the clock check.
+    dates: Vec<(String, i64)>,
+}
+
+impl Report {
+    fn add(&mut self, name: impl Into<String>, status: Status, detail: impl Into<String>) {
+        self.checks.push(Check { name: name.into(), status, detail: detail.into(), millis: None });
+    }
+}
+
+/// The refresh token's end that counts as "soon" (TikTok warns daily from 30 days out).
+const REFRESH_SOON: i64 = 30 * 86_400;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const US_AUTHORIZE_HOSTS: [&str; 2] = ["services.us.tiktokshop.com", "services.tiktokshops.us"];
+
+pub fn run(opts: &DoctorOptions) -> Result<(), Error> {
+    let mut report = Report::default();
+    let app = configuration(opts, &mut report);
+    redirect(opts, &mut report);
+    let tokens = token_file(opts, &mut report);
+    let region = tokens
+        .as_ref()
+        .map(|(v, _)| v.pointer("/data/seller_base_region").and_then(Value::as_str).unwrap_or("").to_string());
+    match tiktok::agent() {
+        Err(e) => report.add("tls roots", Status::Fail, e.to_string()),
+        Ok(agent) => {
+            network(opts, &agent, region.as_deref(), &mut report);
+            clock(&mut report);
+            signed_call(opts, &agent, app.as_ref(), tokens.as_ref(), &mut report);
+        }
+    }
+    print(opts.json, &report);
+    let failed = report.checks.iter().filter(|c| c.status == Status::Fail).count();
+    match failed {
+        0 => Ok(()),
+        n => Err(Error::Local(format!("{n} check{} failed", if n == 1 { "" } else { "s" }))),
+    }
+}
+
+fn print(json: bool, report: &Report) {
+    if json {
+        let checks: Vec<Value> = report
+            .checks
+            .iter()
+            .map(|c| json!({ "check": c.name, "status": c.status.word(), "detail": c.detail, "millis": c.millis }))
+            .collect();
+        outln!("{}", Value::Array(checks));
+        return;
+    }
+    let width = report.checks.iter().map(|c| c.name.chars().count()).max().unwrap_or(0);
+    for c in &report.checks {
+        outln!("{:<4}  {:<width$}  {}", c.status.word(), c.name, c.detail);
+    }
+}
+
+/// App key, secret, service id: present, well formed, and not mixed up.
+fn configuration(opts: &DoctorOptions, report: &mut Report) -> Option<config::App> {
+    let key = config::setting(opts.app_key.clone(), ENV_APP_KEY);
+    let service = config::setting(opts.service_id.clone(), ENV_SERVICE_ID);
+    let looks_like_service_id = |v: &str| v.len() >= 15 && v.bytes().all(|b| b.is_ascii_digit());
+    match &key {
+        None => report.add("app key", Status::Fail, format!("missing: pass --app-key KEY or set {ENV_APP_KEY} (Partner Center, your app's page)")),
+        Some(k) if looks_like_service_id(k) => report.add(
+            "app key",
+            Status::Warn,
+            format!("`{k}` is all digits, like a service id: the app key is the short code beside the app secret in Partner Center"),
+        ),
+        Some(k) => report.add("app key", Status::Ok, format!("`{k}`")),
+    }
+    let app = match config::app(opts.app_key.clone(), opts.secret_file.clone()) {
+        Ok(app) => {
+            let from = match &opts.secret_file {
+                Some(p) => format!("--app-secret-file `{}`", p.display()),
+                None => config::ENV_APP_SECRET.to_string(),
+            };
+            if key.as_deref() == Some(app.secret.expose()) {
+                report.add(
+                    "app secret",
+                    Status::Fail,
+                    "is the same as the app key: copy the app secret from Partner Center",
+                );
+            } else {
+                report.add(
+                    "app secret",
+                    Status::Ok,
+                    format!("set, from {from} ({} characters)", app.secret.expose().chars().count()),
+                );
+            }
+            Some(app)
+        }
+        Err(_) if key.is_none() => {
+            report.add("app secret", Status::Warn, "not checked: no app key");
+            None
+        }
+        Err(e) => {
+            report.add("app secret", Status::Fail, e.to_string());
+            None
+        }
+    };
+    let in_link = opts
+        .authorize_url
+        .as_deref()
+        .and_then(|u| HttpUrl::parse(u).ok())
+        .and_then(|u| crate::url::get(&u.query_pairs(), "service_id").map(str::to_string));
+    match service.or(in_link) {
+        None => report.add(
+            "service id",
+            Status::Warn,
+            format!(
+                "not set: only `login` needs it (--service-id or {ENV_SERVICE_ID}, Partner Center, your app's page)"
+            ),
+        ),
+        Some(s) if Some(&s) == key.as_ref() => report.add(
+            "service id",
+            Status::Fail,
+            "is the same value as the app key: the service id is the long number on the app's page in Partner Center",
+        ),
+        Some(s) if !s.bytes().all(|b| b.is_ascii_digit()) => report.add(
+            "service id",
+            Status::Warn,
+            format!("`{s}` is not all digits: service ids are long numbers; is this the app key?"),
+        ),
+        Some(s) => report.add("service id", Status::Ok, format!("`{s}`")),
+    }
+    app
+}
+
+/// The redirect URL's form, and its port free on the loopback address(es) it names.
+fn redirect(opts: &DoctorOptions, report: &mut Report) {
+    let url = match config::redirect_url(opts.redirect.clone(), opts.port) {
+        Ok(url) => url,
+        Err(e) => return report.add("redirect URL", Status::Fail, e.to_string()),
+    };
+    let port = url.port_or_default();
+    let addrs: Vec<SocketAddr> = match url.host.as_str() {
+        "127.0.0.1" => vec![SocketAddr::from((Ipv4Addr::LOCALHOST, port))],
+        "[::1]" => vec![SocketAddr::from((Ipv6Addr::LOCALHOST, port))],
+        _ => vec![SocketAddr::from((Ipv4Addr::LOCALHOST, port)), SocketAddr::from((Ipv6Addr::LOCALHOST, port))],
+    };
+    let mut free = Vec::new();
+    for addr in addrs {
+        match TcpListener::bind(addr) {
+            Ok(_) => free.push(addr.ip().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                return report.add(
+                    "redirect URL",
+                    Status::Fail,
+                    format!(
+                        "{url}: port {port} is in use on {}: `login` would fail; stop the program on it, or register another redirect URL",
+                        addr.ip()
+                    ),
+                );
+            }
+            Err(_) => {} // a host without that loopback family is fine
+        }
+    }
+    report.add("redirect URL", Status::Ok, format!("{url} (port {port} free on {})", free.join(" and ")));
+}
+
+/// The token file: readable, private, a token response, and both expiries.
+fn token_file(opts: &DoctorOptions, report: &mut Report) -> Option<(Value, Tokens)> {
+    let file = match TokenFile::new(&opts.token_file) {
+        Ok(f) => f,
+        Err(e) => {
+            report.add("token file", Status::Fail, e.to_string());
+            return None;
+        }
+    };
+    let shown = file.path().display().to_string();
+    let (value, tokens) = match file.read() {
+        Ok(ok) => ok,
+        Err(e) if e.exit_code() == 5 => {
+            report.add("token file", Status::Warn, format!("none at `{shown}` yet: run `tiktok-shop-auth login`"));
+            return None;
+        }
+        Err(e) => {
+            report.add("token file", Status::Fail, e.to_string());
+            return None;
+        }
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(file.path()).map(|m| m.permissions().mode() & 0o777).unwrap_or(0o600);
+        if mode & 0o077 != 0 {
+            report.add(
+                "token file",
+                Status::Warn,
+                format!("`{shown}` has mode {mode:o}: other users can read the tokens; run `chmod 600 {shown}`"),
+            );
+        } else {
+            report.add("token file", Status::Ok, format!("`{shown}`, mode {mode:o}, a token response"));
+        }
+    }
+    #[cfg(not(unix))]
+    report.add("token file", Status::Ok, format!("`{shown}`, a token response"));
+    let now = expiry::now();
+    if expiry::is_valid(tokens.access_expires_at, now) {
+        report.add("access token", Status::Ok, format!("expires {}", expiry::describe(tokens.access_expires_at, now)));
+    } else {
+        report.add(
+            "access token",
+            Status::Warn,
+            format!("expired {}: run `tiktok-shop-auth refresh`", expiry::describe(tokens.access_expires_at, now)),
+        );
+    }
+    let ends = expiry::describe(tokens.refresh_expires_at, now);
+    if !expiry::is_valid(tokens.refresh_expires_at, now) {
+        report.add(
+            "refresh token",
+            Status::Fail,
+            format!("expired {ends}: the seller must authorize again: `tiktok-shop-auth login`"),
+        );
+    } else if tokens.refresh_expires_at - now < REFRESH_SOON {
+        report.add(
+            "refresh token",
+            Status::Warn,
+            format!("ends {ends}: after that only a new authorization helps; run `tiktok-shop-auth login` before then"),
+        );
+    } else {
+        report.add("refresh token", Status::Ok, format!("ends {ends}"));
+    }
+    Some((value, tokens))
+}
+
+/// DNS, TCP and TLS to the authorize host(s), the auth host and the API host.
+fn network(opts: &DoctorOptions, agent: &ureq::Agent, region: Option<&str>, report: &mut Report) {
+    let authorize = config::setting(opts.authorize_url.clone(), config::ENV_AUTHORIZE_URL)
+        .unwrap_or_else(|| config::DEFAULT_AUTHORIZE_URL.to_string());
+    let mut targets = Vec::new();
+    match HttpUrl::parse(&authorize) {
+        Ok(url) => {
+            let us = US_AUTHORIZE_HOSTS.contains(&url.host.as_str()) || region == Some("US");
+            if us && (url.host.ends_with("tiktokshop.com") || url.host.ends_with("tiktokshops.us")) {
+                // The guides disagree on the US host: try both, say which answers.
+                for host in US_AUTHORIZE_HOSTS {
+                    targets.push((format!("authorize host (US, {host})"), format!("https://{host}/open/authorize")));
+                }
+            } else {
+                targets.push(("authorize host".to_string(), format!("{}{}", url.origin(), url.path)));
+            }
+        }
+        Err(e) => report.add("authorize host", Status::Fail, format!("--authorize-url `{authorize}`: {e}")),
+    }
+    for (name, flag, var, given, default) in [
+        ("auth host", "--auth-base", ENV_AUTH_BASE, &opts.auth_base, config::DEFAULT_AUTH_BASE),
+        ("API host", "--api-base", ENV_API_BASE, &opts.api_base, config::DEFAULT_API_BASE),
+    ] {
+        match config::base_url(flag, var, given.clone(), default) {
+            Ok(base) => targets.push((name.to_string(), format!("{base}/"))),
+            Err(e) => report.add(name, Status::Fail, e.to_string()),
+        }
+    }
+    for (name, url) in targets {
+        probe(agent, &name, &url, report);
+    }
+}
+
+/// One host: DNS, TCP (direct connections only), then a GET through the agent (TLS,
+/// proxy and roots as every command uses them). Any HTTP status means the host answered.
+fn probe(agent: &ureq::Agent, name: &str, url: &str, report: &mut Report) {
+    let Ok(parsed) = HttpUrl::parse(url) else {
+        return report.add(name, Status::Fail, format!("`{url}` is not a usable URL"));
+    };
+    let host = parsed.host.trim_matches(['[', ']']).to_string();
+    let port = parsed.port_or_default();
+    let started = Instant::now();
+    let mut steps = Vec::new();
+    let proxy = proxy_for(&parsed);
+    if let Some(proxy) = &proxy {
+        steps.push(format!("through the proxy {proxy}"));
+    } else {
+        let t = Instant::now();
+        let addrs: Vec<SocketAddr> = match (host.as_str(), port).to_socket_addrs() {
+            Ok(a) => a.collect(),
+            Err(e) => {
+                return report.add(
+                    name,
+                    Status::Fail,
+                    format!("{host}: DNS lookup failed ({e}): check the network and DNS"),
+                );
+            }
+        };
+        let Some(first) = addrs.first() else {
+            return report.add(name, Status::Fail, format!("{host}: DNS gave no address"));
+        };
+        steps.push(format!("DNS {} ms ({})", t.elapsed().as_millis(), first.ip()));
+        let t = Instant::now();
+        if let Err(e) = TcpStream::connect_timeout(first, CONNECT_TIMEOUT) {
+            return report.add(
+                name,
+                Status::Fail,
+                format!("{host}:{port}: TCP connection failed ({e}): a firewall, or HTTPS_PROXY needed?"),
+            );
+        }
+        steps.push(format!("TCP {} ms", t.elapsed().as_millis()));
+    }
+    let t = Instant::now();
+    match tiktok::send(agent, "GET", url, url, &[], None, 64 * 1024) {
+        Ok(answer) => {
+            let what = if parsed.scheme == "https" { "TLS and HTTP" } else { "HTTP (no TLS)" };
+            steps.push(format!("{what} {} ms (HTTP {})", t.elapsed().as_millis(), answer.status));
+            if let Some(date) = answer.date {
+                report.dates.push((parsed.host.clone(), date));
+            }
+            report.checks.push(Check {
+                name: name.to_string(),
+                status: Status::Ok,
+                detail: format!("{}: {}", parsed.host, steps.join(", ")),
+                millis: Some(started.elapsed().as_millis()),
+            });
+        }
+        Err(e) => {
+            let hint = if parsed.scheme == "https" { "; a TLS-intercepting proxy needs SSL_CERT_FILE" } else { "" };
+            report.add(name, Status::Fail, format!("{}: {}{hint}", parsed.host, e));
+        }
+    }
+}
+
+/// The proxy ureq will use for `url`, as the environment says (for the report only).
+fn proxy_for(url: &HttpUrl) -> Option<String> {
+    let var = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()));
+    let proxy = if url.scheme == "https" {
+        var(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"])
+    } else {
+        var(&["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"])
+    }?;
+    let bypass = var(&["NO_PROXY", "no_proxy"]).unwrap_or_default();
+    let skipped = bypass.split(',').map(str::trim).filter(|e| !e.is_empty()).any(|entry| {
+        entry == "*"
+            || url.host == entry.trim_start_matches('.')
+            || url.host.ends_with(&format!(".{}", entry.trim_start_matches('.')))
+    });
+    (!skipped).then(|| crate::secret::clean(&proxy))
+}
+
+/// This machine's clock against the `Date` of the answers: TikTok accepts a signed call's
+/// timestamp from 5 minutes behind its clock to 30 seconds ahead.
+fn clock(report: &mut Report) {
+    let now = expiry::now();
+    let Some((host, date)) = report.dates.iter().max_by_key(|(_, d)| (now - d).abs()).cloned() else {
+        return report.add("clock", Status::Warn, "not checked: no host answered with a Date");
+    };
+    let skew = now - date;
+    if skew > 30 {
+        report.add(
+            "clock",
+            Status::Fail,
+            format!(
+                "{skew} s ahead of {host}'s: signed calls will be refused (more than 30 s); fix the system clock (NTP)"
+            ),
+        );
+    } else if skew < -300 {
+        report.add(
+            "clock",
+            Status::Fail,
+            format!(
+                "{} s behind {host}'s: signed calls will be refused (more than 5 minutes); fix the system clock (NTP)",
+                -skew
+            ),
+        );
+    } else {
+        report.add("clock", Status::Ok, format!("within {} s of {host}'s", skew.abs()));
+    }
+}
+
+/// A signed "authorized shops" call with the saved token, and the granted scopes.
+fn signed_call(
+    opts: &DoctorOptions,
+    agent: &ureq::Agent,
+    app: Option<&config::App>,
+    saved: Option<&(Value, Tokens)>,
+    report: &mut Report,
+) {
+    let (Some(app), Some((value, tokens))) = (app, saved) else {
+        return report.add(
+            "signed call",
+            Status::Warn,
+            "not tried: it needs the app key, the app secret and a token file",
+        );
+    };
+    if !expiry::is_valid(tokens.access_expires_at, expiry::now()) {
+        return report.add(
+            "signed call",
+            Status::Warn,
+            "not tried: the access token has expired (doctor never refreshes): run `tiktok-shop-auth refresh`",
+        );
+    }
+    let Ok(base) = config::base_url("--api-base", ENV_API_BASE, opts.api_base.clone(), config::DEFAULT_API_BASE) else {
+        return;
+    };
+    let client = Client { agent, base: &base, app };
+    match client.authorized_shops(&tokens.access_token) {
+        Ok(shops) => {
+            let names: Vec<String> = shops
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} ({})",
+                        crate::secret::clean(s["name"].as_str().unwrap_or("?")),
+                        s["region"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect();
+            report.add(
+                "signed call",
+                Status::Ok,
+                format!("GET /authorization/202309/shops: {} shop(s): {}", shops.len(), names.join(", ")),
+            );
+        }
+        Err(Error::TikTok(api)) if api.code == 36009033 => {
+            let address = outgoing_address(&api.message)
+                .map(|ip| format!(" TikTok saw this machine as {ip}: add it to the list."))
+                .unwrap_or_default();
+            report.add(
+                "signed call",
+                Status::Fail,
+                format!(
+                    "{api}: this machine's address is not in the app's IP allow list (Partner Center, your app, IP allow list).{address}"
+                ),
+            );
+        }
+        Err(e) => report.add("signed call", Status::Fail, e.to_string()),
+    }
+    let scopes: Vec<&str> = value
+        .pointer("/data/granted_scopes")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if scopes.is_empty() {
+        report.add("scopes", Status::Warn, "the token file lists no granted scopes: API calls may answer 105005");
+    } else {
+        report.add("scopes", Status::Ok, crate::secret::clean(&scopes.join(", ")));
+    }
+}
+
+/// An IP address in TikTok's message, if it names one.
+fn outgoing_address(message: &str) -> Option<IpAddr> {
+    message
+        .split(|c: char| !(c.is_ascii_hexdigit() || c == '.' || c == ':'))
+        .filter(|w| w.contains('.') || w.matches(':').count() >= 2)
+        .find_map(|w| w.trim_matches(['.', ':']).parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_address_an_answer_reveals() {
+        assert_eq!(
+            outgoing_address("not in the allow list (request from 203.0.113.7)."),
+            Some("203.0.113.7".parse().unwrap())
+        );
+        assert_eq!(outgoing_address("denied for 2001:db8::1"), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(outgoing_address("Access denied. Your IP address is not in the IP allow list."), None);
+    }
+}
