@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -249,6 +250,57 @@ def bench_api(work, py):
             sandbox.stop()
 
 
+def make_sellers(sandbox, directory, n):
+    """n token files, each a fresh authorization against the sandbox: the authorize redirect
+    gives a code, token/get turns it into the answer a login would save (32 at a time)."""
+    from concurrent.futures import ThreadPoolExecutor
+    os.makedirs(directory, exist_ok=True)
+
+    def one(i):
+        location = fetch_location(f"{sandbox.url}/open/authorize?service_id=7001&state=s{i}")
+        code = re.search(r"[?&]code=([^&]+)", location).group(1)
+        q = urllib.parse.urlencode({"app_key": KEY, "app_secret": SECRET, "auth_code": urllib.parse.unquote(code),
+                                    "grant_type": "authorized_code"})
+        body = urllib.request.urlopen(f"{sandbox.url}/api/v2/token/get?{q}", timeout=30).read()
+        assert json.loads(body)["code"] == 0, body
+        path = os.path.join(directory, f"seller-{i:04d}.json")
+        with open(path, "wb") as f:
+            f.write(body)
+        os.chmod(path, 0o600)
+        return path
+
+    with ThreadPoolExecutor(32) as pool:
+        return sorted(pool.map(one, range(n)))
+
+
+def bench_fleet(work):
+    """refresh FILE...: --jobs 1, --jobs 8 and a shell loop of single refreshes, 50 ms a request."""
+    redirect = f"http://127.0.0.1:{free_port()}/"
+    sandbox = Sandbox(redirect, extra=["--latency", "50ms"])
+    try:
+        results = {}
+        for n in (1, 10, 100, 1000):
+            files = make_sellers(sandbox, os.path.join(work, f"fleet-{n}"), n)
+            base = [STATIC, "refresh", "-q", "--auth-base", sandbox.url]
+            one = run_timed([*base, "--jobs", "1", *files])
+            eight = run_timed([*base, "--jobs", "8", *files])
+            t0 = time.perf_counter()
+            for f in files:
+                r = subprocess.run([*base, "--token-file", f], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                if r.returncode != 0:
+                    raise RuntimeError(f"refresh {f} exited {r.returncode}: {r.stderr.decode()}")
+            loop = time.perf_counter() - t0
+            rss = peak_rss([*base, "--jobs", "8", *files])
+            results[n] = (one, eight, loop, rss)
+            target = " <= 10 s" if n == 1000 else ""
+            row(f"refresh {n} token files, 50 ms latency: --jobs 1 / --jobs 8 / shell loop (static)",
+                f"{one:.2f} s / {eight:.2f} s / {loop:.2f} s", f"--jobs 8{target}; >= 6x the loop" if n >= 100 else "",
+                f"(--jobs 8 is {loop / eight:.1f}x the loop)")
+            row(f"refresh {n} token files --jobs 8, peak RSS (static)", f"{rss / 1024:.2f} MiB", "< 6 MB" if n == 1000 else "")
+    finally:
+        sandbox.stop()
+
+
 def sdk_python():
     py = os.path.join(VENV, "bin", "python")
     if not os.path.exists(py):
@@ -334,6 +386,7 @@ def main():
             sandbox.stop()
 
         bench_api(work, py)
+        bench_fleet(work)
         row("peak RSS of /bin/true under the same measurement", f"{floor / 1024:.2f} MiB", "", "(the floor of the method)")
         if py:
             sandbox = Sandbox(f"http://127.0.0.1:{free_port()}/")
