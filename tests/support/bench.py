@@ -138,6 +138,15 @@ def run_timed(args, env=ENV):
     return elapsed
 
 
+def whole_process(what, label, args, rss_target=""):
+    """Two rows: the median time of a whole process, and its peak RSS. Returns the time."""
+    t = median(run_timed(args) for _ in range(RUNS))
+    rss = median(peak_rss(args) for _ in range(5))
+    row(f"{what}, whole process ({label})", ms(t), "", f"(median of {RUNS})")
+    row(f"{what} peak RSS ({label})", f"{rss / 1024:.2f} MiB", rss_target, "(median of 5)")
+    return t
+
+
 def login_rss(binary, sandbox, redirect, workdir):
     """Peak RSS of a whole login (the scripted browser approves through the sandbox)."""
     browser = f"python3 {ROOT}/tests/support/browser.py {workdir}/browser.log redirect={redirect},auto"
@@ -201,13 +210,10 @@ def bench_api(work, py):
     try:
         login_once(RELEASE, work, sandbox, redirect)
         token_file = os.path.join(work, "token.json")
-        per_binary = {}
-        for label, binary in (("release", RELEASE), ("static", STATIC)):
-            args = [binary, "api", "/authorization/202309/shops", "--token-file", token_file, "--api-base", sandbox.url]
-            per_binary[label] = median(run_timed(args) for _ in range(RUNS))
-            rss = median(peak_rss(args) for _ in range(5))
-            row(f"api /authorization/202309/shops, whole process ({label})", ms(per_binary[label]), "", f"(median of {RUNS})")
-            row(f"api call peak RSS ({label})", f"{rss / 1024:.2f} MiB", "", "(median of 5)")
+        per_binary = {label: whole_process("api /authorization/202309/shops", label,
+                                           [binary, "api", "/authorization/202309/shops", "--token-file", token_file,
+                                            "--api-base", sandbox.url])
+                      for label, binary in (("release", RELEASE), ("static", STATIC))}
         if py:
             script = os.path.join(work, "sdk_shops.py")
             with open(script, "w") as f:
@@ -363,13 +369,10 @@ def main():
         try:
             login_once(RELEASE, work, sandbox, redirect)
             token = os.path.join(work, "token.json")
-            per_binary = {}
-            for label, binary in (("release", RELEASE), ("static", STATIC)):
-                args = [binary, "refresh", "-q", "--token-file", token, "--auth-base", sandbox.url]
-                per_binary[label] = median(run_timed(args) for _ in range(RUNS))
-                rss = median(peak_rss(args) for _ in range(5))
-                row(f"refresh, whole process ({label})", ms(per_binary[label]), "", f"(median of {RUNS})")
-                row(f"refresh peak RSS ({label})", f"{rss / 1024:.2f} MiB", "<= 3 MB (static)", "(median of 5)")
+            per_binary = {label: whole_process("refresh", label,
+                                               [binary, "refresh", "-q", "--token-file", token, "--auth-base", sandbox.url],
+                                               "<= 3 MB (static)")
+                          for label, binary in (("release", RELEASE), ("static", STATIC))}
             py = sdk_python()
             if py:
                 script = os.path.join(work, "sdk_refresh.py")
