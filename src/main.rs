@@ -1,15 +1,17 @@
 //! tiktok-shop-auth: get a TikTok Shop seller's OAuth tokens, keep them in a file, keep them
 //! fresh from cron.
 //!
-//! Code map: `cli` parses arguments into one options struct per command (with `config`
-//! resolving flag, environment and default); `login` runs the browser sign-in using
-//! `listener` (the loopback redirect receiver), `browser` (opening the link) and `html`
-//! (the pages); `refresh` is the cron command and the one locked refresh path (`renew`);
-//! `status` holds `status` and `token`; `shops` the signed call; `tiktok` is the HTTP API;
-//! `token_file` owns the file: lock, room, spend, save (its types allow no other order);
-//! `summary` and `expiry` describe tokens; `sandbox` is the local stand-in for TikTok;
-//! `secret` keeps secrets out of output; `output` is the only way to stdout and stderr;
-//! `error` is the one error type and its exit codes.
+//! Code map (also in the README): `cli` parses arguments into one options struct per
+//! command (with `config` resolving flag, environment and default); `commands/` holds one
+//! file per command (`login`, `refresh` with the one locked refresh path every command
+//! uses, `status` with `token`, `shops`, `api`, `exec`, `doctor`). The machinery they
+//! share sits beside it: `token_file` owns the file (lock, room, spend, save: its types
+//! allow no other order); `tiktok` is the HTTP transport and the token endpoints;
+//! `open_api` signs and sends Open API calls and keeps the shop list; `listener`,
+//! `browser` and `html` serve the sign-in; `sandbox` is the local stand-in for TikTok;
+//! `summary`, `expiry` and `json_text` describe and lay out tokens and answers; `secret`
+//! keeps secrets out of output and cleans outside text; `output` is the only way to
+//! stdout and stderr; `error` is the one error type and its exit codes.
 
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
@@ -17,24 +19,18 @@
 #[macro_use]
 mod output;
 
-mod api;
 mod browser;
 mod cli;
+mod commands;
 mod config;
-mod doctor;
 mod error;
-mod exec;
 mod expiry;
 mod html;
 mod json_text;
 mod listener;
-mod login;
 mod open_api;
-mod refresh;
 mod sandbox;
 mod secret;
-mod shops;
-mod status;
 mod summary;
 mod tiktok;
 mod token_file;
@@ -43,6 +39,7 @@ mod url;
 use std::process::ExitCode;
 
 use cli::Command;
+use commands::{api, doctor, exec, login, refresh, shops, status};
 
 fn main() -> ExitCode {
     match cli::parse(std::env::args_os().skip(1).collect())

@@ -209,6 +209,11 @@ pub fn sign(secret: &str, path: &str, query: &[(&str, &str)], body: &[u8]) -> St
     hmac_hex(secret, &[secret.as_bytes(), &input, secret.as_bytes()].concat())
 }
 
+/// The seller a token file belongs to (the shop cache is kept per seller).
+pub fn open_id(token_response: &Value) -> &str {
+    token_response.pointer("/data/open_id").and_then(Value::as_str).unwrap_or_default()
+}
+
 /// The seller's shops, cached beside the token file.
 pub struct ShopList {
     cache: PathBuf,

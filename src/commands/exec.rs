@@ -11,11 +11,12 @@
 use std::process::Command;
 
 use crate::cli::ExecOptions;
+use crate::commands::refresh;
 use crate::config::{ENV_APP_KEY, ENV_APP_SECRET};
 use crate::error::Error;
 use crate::open_api::{Client, ShopList};
 use crate::token_file::TokenFile;
-use crate::{refresh, shops, tiktok};
+use crate::{open_api, tiktok};
 
 pub const ENV_ACCESS_TOKEN: &str = "TIKTOK_SHOP_ACCESS_TOKEN";
 pub const ENV_SHOP_CIPHER: &str = "TIKTOK_SHOP_SHOP_CIPHER";
@@ -45,7 +46,7 @@ pub fn run(opts: &ExecOptions) -> Result<u8, Error> {
     };
     if let Some(selector) = &opts.shop {
         let (value, _) = file.read()?;
-        let mut list = ShopList::cached(file.path(), shops::open_id(&value));
+        let mut list = ShopList::cached(file.path(), open_api::open_id(&value));
         let shop = match &opts.app {
             Some(app) => {
                 list.select(selector, &Client { agent: &agent, base: &opts.api_base, app }, &tokens.access_token)?

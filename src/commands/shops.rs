@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::cli::ShopsOptions;
 use crate::error::Error;
-use crate::open_api::{Client, ShopList};
+use crate::open_api::{self, Client, ShopList};
 use crate::secret::clean;
 use crate::token_file::TokenFile;
 use crate::{expiry, summary, tiktok};
@@ -17,7 +17,7 @@ pub fn run(opts: &ShopsOptions) -> Result<(), Error> {
     let (value, tokens) = file.read()?;
     tokens.check_access(file.path(), expiry::now())?;
     let client = Client { agent: &agent, base: &opts.api_base, app: &opts.app };
-    let mut list = ShopList::cached(file.path(), open_id(&value));
+    let mut list = ShopList::cached(file.path(), open_api::open_id(&value));
     list.refetch(&client, &tokens.access_token)?;
     let shops = list.shops;
     if opts.json {
@@ -30,11 +30,6 @@ pub fn run(opts: &ShopsOptions) -> Result<(), Error> {
     }
     out!("{}", table(&shops));
     Ok(())
-}
-
-/// The seller a token file belongs to (the shop cache is kept per seller).
-pub fn open_id(token_response: &Value) -> &str {
-    token_response.pointer("/data/open_id").and_then(Value::as_str).unwrap_or_default()
 }
 
 const COLUMNS: [(&str, &str); 6] = [

@@ -12,13 +12,14 @@ use std::io::Read;
 use serde_json::Value;
 
 use crate::cli::{ApiOptions, DataSource};
+use crate::commands::refresh;
 use crate::error::Error;
 use crate::json_text::{compact, pretty};
 use crate::open_api::{self, Call, Client, ShopList};
 use crate::secret::{Secret, mask};
 use crate::tiktok::{self, Answer};
 use crate::token_file::TokenFile;
-use crate::{expiry, output, refresh, shops};
+use crate::{expiry, output};
 
 /// The largest request body `--data` takes.
 const MAX_DATA: u64 = 32 * 1024 * 1024;
@@ -40,7 +41,7 @@ pub fn run(opts: &ApiOptions) -> Result<(), Error> {
     }
     let (value, _) = file.read()?;
     let mut tokens = refresh::fresh_tokens(&file, 0, &agent, &opts.auth_base, Some(&opts.app), opts.lock_wait)?;
-    let mut shops = ShopList::cached(file.path(), shops::open_id(&value));
+    let mut shops = ShopList::cached(file.path(), open_api::open_id(&value));
     call.shop_cipher = choose_cipher(opts, &mut shops, &client, &tokens.access_token)?;
     let mut replaced = false;
     let mut page = call.clone();
@@ -203,7 +204,7 @@ fn show_head(answer: &Answer) {
 fn dry_run(opts: &ApiOptions, file: &TokenFile, client: &Client, mut call: Call) -> Result<(), Error> {
     let saved = file.read().ok();
     let token = saved.as_ref().map(|(_, t)| mask(t.access_token.expose()));
-    let open_id = saved.as_ref().map(|(v, _)| shops::open_id(v)).unwrap_or_default();
+    let open_id = saved.as_ref().map(|(v, _)| open_api::open_id(v)).unwrap_or_default();
     let shops = ShopList::cached(file.path(), open_id);
     if !opts.query.iter().any(|(k, _)| k == "shop_cipher") && !open_api::takes_no_shop(&call.path) {
         call.shop_cipher = match &opts.shop {

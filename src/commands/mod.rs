@@ -1,0 +1,11 @@
+//! One file per command, each a `run`-style function taking its parsed options. What they
+//! share (the token file and its guard, the Open API client, the listener, the sandbox)
+//! lives beside this directory, not in it.
+
+pub mod api;
+pub mod doctor;
+pub mod exec;
+pub mod login;
+pub mod refresh;
+pub mod shops;
+pub mod status;
