@@ -119,8 +119,9 @@ macos-check:
 	CFLAGS_x86_64_apple_darwin="$(MACOS_CFLAGS)" CFLAGS_aarch64_apple_darwin="$(MACOS_CFLAGS)" \
 	$(CARGO) check --locked --target x86_64-apple-darwin --target aarch64-apple-darwin
 
-# The numbers in the README: sizes, crates, build time, latencies, RSS, and the PyPI SDK.
-bench: release static
+# The numbers in the README: sizes (binaries and release archives), crates, build time,
+# latencies, RSS, api and fleet refresh, and the PyPI SDK side by side.
+bench: release static dist
 	@test -x /usr/bin/time || tests/support/apt-install.sh time
 	python3 tests/support/bench.py
 

@@ -307,6 +307,27 @@ def bench_fleet(work):
         sandbox.stop()
 
 
+def bench_artifacts():
+    """Each release archive's binary and archive size (make dist built them)."""
+    import tarfile
+    import zipfile
+    dist = os.path.join(ROOT, "target", "dist")
+    archives = sorted(f for f in os.listdir(dist) if f.endswith((".tar.gz", ".zip")) and "-src" not in f) if os.path.isdir(dist) else []
+    if not archives:
+        row("release archives", "FAILED: target/dist has none (make dist)")
+    for name in archives:
+        path = os.path.join(dist, name)
+        if name.endswith(".zip"):
+            with zipfile.ZipFile(path) as z:
+                size = next(i.file_size for i in z.infolist() if i.filename.endswith(".exe"))
+        else:
+            with tarfile.open(path) as t:
+                size = next(m.size for m in t.getmembers() if m.name.endswith("/tiktok-shop-auth"))
+        target = name.split("-0", 1)[-1].split("-", 1)[-1].rsplit(".", 2 if name.endswith(".tar.gz") else 1)[0]
+        static = "musl" in name
+        row(f"{target}: binary / archive", f"{size:,} B / {os.path.getsize(path):,} B", "<= 2.4 MB binary" if static else "")
+
+
 def sdk_python():
     py = os.path.join(VENV, "bin", "python")
     if not os.path.exists(py):
@@ -334,6 +355,7 @@ def main():
                           cwd=ROOT, capture_output=True, text=True, check=True).stdout
     crates = {l.split()[0] for l in tree.splitlines() if l.strip()} - {"tiktok-shop-auth"}
     row("distinct crates (normal deps, Linux)", str(len(crates)), "<= 33")
+    bench_artifacts()
 
     build_dir = os.path.join(ROOT, "target", "bench-build")
     times = []
