@@ -26,10 +26,6 @@ fn json(out: &Out) -> Value {
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", out.stdout))
 }
 
-fn log_of(sandbox: &Sandbox) -> Out {
-    Out { command: "(the sandbox's request log)".into(), code: None, stdout: String::new(), stderr: sandbox.log() }
-}
-
 #[test]
 fn get_and_post_are_signed_over_the_body_and_printed_as_received() {
     let dir = TempDir::new("api-get-post");
@@ -70,8 +66,8 @@ fn shop_is_chosen_by_id_code_name_region_or_cipher_and_ambiguity_is_a_usage_erro
         check(json(&out)["data"]["orders"][0]["shop_id"] == "7494000000000000002", selector, &out);
     }
     let shops_calls = sandbox.count("GET /authorization/202309/shops");
-    check(shops_calls == 1, "the shop list was fetched once and cached", &log_of(&sandbox));
-    check(dir.path(&format!("{FILE}.shops.json")).exists(), "cached beside the token file", &log_of(&sandbox));
+    check(shops_calls == 1, "the shop list was fetched once and cached", &sandbox.log_out());
+    check(dir.path(&format!("{FILE}.shops.json")).exists(), "cached beside the token file", &sandbox.log_out());
     // Shops 1 and 7 are both in GB.
     let out = api(&dir, &sandbox, &["POST", ORDERS, "-q", "page_size=1", "--shop", "GB"]);
     check_exit(&out, 2);
@@ -81,7 +77,7 @@ fn shop_is_chosen_by_id_code_name_region_or_cipher_and_ambiguity_is_a_usage_erro
     let out = api(&dir, &sandbox, &["POST", ORDERS, "-q", "page_size=1", "--shop", "JP"]);
     check_exit(&out, 2);
     check_contains(&out.stderr, "matches none", &out);
-    check(sandbox.count("GET /authorization/202309/shops") == 2, "no match refetches once", &log_of(&sandbox));
+    check(sandbox.count("GET /authorization/202309/shops") == 2, "no match refetches once", &sandbox.log_out());
     // Several shops and no --shop: TikTok's 106013, with what to do.
     let out = api(&dir, &sandbox, &["POST", ORDERS, "-q", "page_size=1"]);
     check_exit(&out, 1);
@@ -104,9 +100,9 @@ fn a_one_shop_seller_gets_its_cipher_except_on_authorization_and_seller_paths() 
     check(
         with_cipher("/authorization/") == 0 && with_cipher("/seller/") == 0,
         "never a cipher there",
-        &log_of(&sandbox),
+        &sandbox.log_out(),
     );
-    check(with_cipher(ORDERS) == 1 && with_cipher("/product/") == 1, "the cipher on shop APIs", &log_of(&sandbox));
+    check(with_cipher(ORDERS) == 1 && with_cipher("/product/") == 1, "the cipher on shop APIs", &sandbox.log_out());
     let out = api(&dir, &sandbox, &["/seller/202309/shops", "--shop", "GB"]);
     check_exit(&out, 2);
     check_contains(&out.stderr, "takes no shop_cipher", &out);
@@ -159,13 +155,13 @@ fn http_429_is_retried_for_get_and_never_for_post() {
     check_contains(&out.stderr, "HTTP 429", &out);
     check_contains(&out.stderr.to_ascii_lowercase(), "retry-after: 1", &out);
     check_contains(&out.stderr, "trying again in 1 s", &out);
-    check(sandbox.count("GET /seller/202309/shops") == 3, "one call, then a 429 and its retry", &log_of(&sandbox));
+    check(sandbox.count("GET /seller/202309/shops") == 3, "one call, then a 429 and its retry", &sandbox.log_out());
     let cipher = "shop_cipher=GCP_sandboxCipherSaNdBoX0000000001";
     check_exit(&api(&dir, &sandbox, &["/seller/202309/shops"]), 0);
     let out = api(&dir, &sandbox, &["POST", ORDERS, "-q", "page_size=1", "-q", cipher, "--data", "{}"]);
     check_exit(&out, 1);
     check_contains(&out.stderr, "HTTP 429", &out);
-    check(sandbox.count(&format!("POST {ORDERS}")) == 1, "a POST is sent once", &log_of(&sandbox));
+    check(sandbox.count(&format!("POST {ORDERS}")) == 1, "a POST is sent once", &sandbox.log_out());
 }
 
 #[test]
@@ -177,7 +173,7 @@ fn an_expired_token_is_refreshed_first_and_a_dead_refresh_token_is_exit_5() {
     fs::copy(dir.path(FILE), dir.path("stale.json")).unwrap();
     let out = api(&dir, &sandbox, &["/seller/202309/shops"]);
     check_exit(&out, 0);
-    check(sandbox.count("/api/v2/token/refresh") == 1, "refreshed first", &log_of(&sandbox));
+    check(sandbox.count("/api/v2/token/refresh") == 1, "refreshed first", &sandbox.log_out());
     check(read_json(&dir.path(FILE))["data"]["refresh_token"] != before["data"]["refresh_token"], "saved", &out);
     // stale.json holds the refresh token the first refresh spent: TikTok refuses it.
     let out = api(&dir, &sandbox, &["/seller/202309/shops", "--token-file", "stale.json"]);
@@ -197,7 +193,7 @@ fn a_token_tiktok_refuses_is_replaced_once_then_exit_5() {
     let out = api(&dir, &sandbox, &["/seller/202309/shops"]);
     check_exit(&out, 5);
     check_contains(&out.stderr, "36004005", &out);
-    check(sandbox.count("/api/v2/token/refresh") == 2, "one refresh was tried after the 105001", &log_of(&sandbox));
+    check(sandbox.count("/api/v2/token/refresh") == 2, "one refresh was tried after the 105001", &sandbox.log_out());
     check_exit(&api(&dir, &sandbox, &["/seller/202309/shops", "--token-file", "copy.json"]), 0);
 }
 
@@ -220,7 +216,7 @@ fn dry_run_sends_nothing_and_shows_neither_the_secret_nor_the_token() {
     check_contains(&out.stdout, "{\"a\": \"é\"}<app_secret>", &out);
     check_lacks(&out.stdout, APP_SECRET, &out);
     check_lacks(&out.stdout, &token, &out);
-    check(sandbox.log().lines().count() == before, "nothing was sent", &log_of(&sandbox));
+    check(sandbox.log().lines().count() == before, "nothing was sent", &sandbox.log_out());
     let out = api(&dir, &sandbox, &[ORDERS, "--shop", "GB", "--dry-run"]);
     check_exit(&out, 2);
     check_contains(&out.stderr, "no shop list is cached", &out);
@@ -248,7 +244,7 @@ fn exec_passes_the_token_in_the_environment_only_and_its_exit_status_on() {
     check(lines.len() == 6 && lines[0] == token, "the token in the environment", &out);
     check(lines[1] == APP_KEY && lines[2] == "unset" && lines[3] == "unset", "key, no secret, no shop", &out);
     check_lacks(lines[5], &token, &out);
-    check(sandbox.count("/api/v2/token/refresh") == 0, "a 7-day token is not refreshed", &log_of(&sandbox));
+    check(sandbox.count("/api/v2/token/refresh") == 0, "a 7-day token is not refreshed", &sandbox.log_out());
     let out = run(exec(&dir, &sandbox, &["--shop", "US", "--with-secret"], SHOW_ENV));
     check_exit(&out, 7);
     let lines: Vec<&str> = out.stdout.lines().collect();
@@ -271,10 +267,10 @@ fn exec_refreshes_a_token_expiring_soon_when_it_has_the_secret() {
     let out = run(cmd);
     check_exit(&out, 0);
     check_contains(&out.stderr, "set TIKTOK_SHOP_APP_SECRET", &out);
-    check(sandbox.count("/api/v2/token/refresh") == 0, "no secret: no refresh", &log_of(&sandbox));
+    check(sandbox.count("/api/v2/token/refresh") == 0, "no secret: no refresh", &sandbox.log_out());
     let out = run(exec(&dir, &sandbox, &[], SHOW_ENV));
     check_exit(&out, 7);
-    check(sandbox.count("/api/v2/token/refresh") == 1, "refreshed within 10 minutes of expiry", &log_of(&sandbox));
+    check(sandbox.count("/api/v2/token/refresh") == 1, "refreshed within 10 minutes of expiry", &sandbox.log_out());
     let token = read_json(&dir.path(FILE))["data"]["access_token"].as_str().unwrap().to_string();
     check(out.stdout.lines().next() == Some(token.as_str()), "the new token is passed", &out);
 }
@@ -296,6 +292,6 @@ fn a_stale_shop_cache_is_refetched_on_106013() {
     fs::write(&cache, cached.to_string()).unwrap();
     let out = api(&dir, &sandbox, &["POST", ORDERS, "-q", "page_size=1"]);
     check_exit(&out, 0);
-    check(sandbox.count("GET /authorization/202309/shops") == 2, "refetched once", &log_of(&sandbox));
+    check(sandbox.count("GET /authorization/202309/shops") == 2, "refetched once", &sandbox.log_out());
     check(out.stdout.matches("\"code\"").count() == 1, "only the good answer is printed", &out);
 }

@@ -28,10 +28,6 @@ fn fleet(dir: &TempDir, sandbox: &Sandbox, extra: &[&str], files: &[&str]) -> Co
     sandbox.command(dir, "refresh", &args)
 }
 
-fn log_of(sandbox: &Sandbox) -> Out {
-    Out { command: "(the sandbox's request log)".into(), code: None, stdout: String::new(), stderr: sandbox.log() }
-}
-
 /// Two good files, one corrupt, one whose refresh token is dead: the good ones are
 /// rotated, the others left byte-identical, one line each, and the exit is 5.
 #[test]
@@ -81,7 +77,7 @@ fn jobs_1_and_jobs_8_come_to_the_same_outcome() {
     check_exit(&eight, 0);
     check(shape(&one) == shape(&eight), "the same lines in the same order", &eight);
     check(one.stdout.lines().count() == 7, "six files and a tally", &one);
-    check(sandbox.count("/api/v2/token/refresh") == 12, "every file refreshed twice", &log_of(&sandbox));
+    check(sandbox.count("/api/v2/token/refresh") == 12, "every file refreshed twice", &sandbox.log_out());
     let out = run(fleet(&dir, &sandbox, &["--jobs", "0"], &names));
     check_exit(&out, 2);
 }
@@ -105,7 +101,7 @@ fn overlapping_fleet_refreshes_lose_no_refresh_token() {
         out.command = command;
         check_exit(&out, 0);
     }
-    check(sandbox.count("/api/v2/token/refresh") == 18, "each file refreshed three times", &log_of(&sandbox));
+    check(sandbox.count("/api/v2/token/refresh") == 18, "each file refreshed three times", &sandbox.log_out());
     check_exit(&run(fleet(&dir, &sandbox, &[], &names)), 0);
 }
 

@@ -200,6 +200,11 @@ impl Sandbox {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The request log as an `Out`, for checks about what reached the sandbox.
+    pub fn log_out(&self) -> Out {
+        Out { command: "(the sandbox's request log)".into(), code: None, stdout: String::new(), stderr: self.log() }
+    }
+
     pub fn count(&self, needle: &str) -> usize {
         self.log().matches(needle).count()
     }

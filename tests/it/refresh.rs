@@ -178,11 +178,7 @@ fn corrupt_token_files_are_named_and_never_overwritten() {
             check(std::fs::read(dir.path(name)).unwrap() == bytes, "never overwritten", &out);
         }
     }
-    check(
-        sandbox.count("/api/v2/token/refresh") == 0,
-        "no request for a corrupt file",
-        &Out { command: String::new(), code: None, stdout: String::new(), stderr: sandbox.log() },
-    );
+    check(sandbox.count("/api/v2/token/refresh") == 0, "no request for a corrupt file", &sandbox.log_out());
 }
 
 #[test]

@@ -11,10 +11,6 @@ use crate::*;
 
 const FILE: &str = "tiktok-shop-token.json";
 
-fn log_of(sandbox: &Sandbox) -> Out {
-    Out { command: "(the sandbox's request log)".into(), code: None, stdout: String::new(), stderr: sandbox.log() }
-}
-
 fn spawn_quiet(mut cmd: Command) -> Child {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn")
 }
@@ -61,7 +57,7 @@ fn login_with_the_lock_held_at_the_redirect_fails_naming_it_and_spends_no_code()
     check_exit(&out, 1);
     check_contains(&out.stderr, &format!("{FILE}.lock"), &out);
     check_contains(&out.stderr, "nothing was spent", &out);
-    check(sandbox.count("/api/v2/token/get") == 0, "the code was never exchanged", &log_of(&sandbox));
+    check(sandbox.count("/api/v2/token/get") == 0, "the code was never exchanged", &sandbox.log_out());
     check(!dir.path(FILE).exists(), "no token file", &out);
     check(page_status == 502 && page.contains("Authorization failed"), "the browser is told", &out);
 }
@@ -87,7 +83,7 @@ fn links_to_one_token_file_share_one_lock_under_overlapping_refreshes() {
     for (command, child) in children {
         check_exit(&finish(child, &command), 0);
     }
-    let log = log_of(&sandbox);
+    let log = sandbox.log_out();
     check(sandbox.count("/api/v2/token/refresh") == 8, "eight refreshes, each with the newest token", &log);
     check(dir.path("vault/real.json.lock").exists(), "the lock is beside the real file", &log);
     check(!dir.path("a.json.lock").exists() && !dir.path("b.json.lock").exists(), "no lock per alias", &log);
@@ -231,7 +227,7 @@ fn a_full_file_system_spends_no_refresh_token_and_no_code() {
     check_exit(&out, 1);
     check_contains(&out.stderr, "nothing was spent", &out);
     check_contains(&out.stderr, "No space left on device", &out);
-    check(sandbox.count("/api/v2/token/refresh") == 0, "no refresh request", &log_of(&sandbox));
+    check(sandbox.count("/api/v2/token/refresh") == 0, "no refresh request", &sandbox.log_out());
     check(after == fs::read(&seed).unwrap(), "the token file is byte-identical", &out);
     check(!listing.contains(".tmp"), &format!("no temporary file left: {listing}"), &out);
     // The control: with room, the same refresh in the same setup works.
@@ -250,7 +246,7 @@ fn a_full_file_system_spends_no_refresh_token_and_no_code() {
     check_exit(&out, 1);
     check_contains(&out.stderr, "nothing was spent", &out);
     check(!log.exists(), "the browser never opened", &out);
-    check(sandbox.count("/api/v2/token/get") == 0, "no code exchanged", &log_of(&sandbox));
+    check(sandbox.count("/api/v2/token/get") == 0, "no code exchanged", &sandbox.log_out());
     check(!listing.contains(".tmp"), &format!("no temporary file left: {listing}"), &out);
 }
 
@@ -326,17 +322,17 @@ fn bad_token_paths_are_usage_errors_before_anything_is_spent() {
             check_exit(&out, 2);
         }
     }
-    check(sandbox.count("/api/v2/token/") == 0, "nothing spent", &log_of(&sandbox));
+    check(sandbox.count("/api/v2/token/") == 0, "nothing spent", &sandbox.log_out());
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileTypeExt;
         check(
             fs::metadata("/dev/full").unwrap().file_type().is_char_device(),
             "/dev/full is still a device",
-            &log_of(&sandbox),
+            &sandbox.log_out(),
         );
     }
-    check(!dir.path("new").exists(), "no directory made for a trailing-slash path", &log_of(&sandbox));
+    check(!dir.path("new").exists(), "no directory made for a trailing-slash path", &sandbox.log_out());
     // The secret file is read no further than its first line, and never past 1 MiB.
     let out = run(tool(&dir, &["refresh", "--app-secret-file", "/dev/zero"]));
     check_exit(&out, 2);
