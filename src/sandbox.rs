@@ -165,6 +165,8 @@ pub fn run(opts: &SandboxOptions) -> Result<(), Error> {
     // overlap as they would at TikTok; the state is still changed one request at a time.
     std::thread::scope(|scope| {
         for request in server.incoming_requests() {
+            // Logged on arrival (before any --latency), so a test can act while it waits.
+            log_request(&request);
             if opts.latency.is_zero() {
                 handle(request);
             } else {
@@ -206,7 +208,6 @@ impl Sandbox<'_> {
         let target = request.url().to_string();
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
         let params = url::parse_query(query);
-        noteln!("sandbox: {} {}{}", request.method(), clean(path), masked_query(&params));
         let is_get = *request.method() == Method::Get;
         let token = request
             .headers()
@@ -556,6 +557,13 @@ impl Sandbox<'_> {
             Fault::IpDenied => self.send_api(request, 200, 36009033, "Access denied. Your IP address is not in the IP allow list configured for this app.", Value::Null),
         }
     }
+}
+
+/// One line on stderr per request, secrets masked.
+fn log_request(request: &Request) {
+    let target = request.url();
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    noteln!("sandbox: {} {}{}", request.method(), clean(path), masked_query(&url::parse_query(query)));
 }
 
 fn masked_query(params: &[(String, String)]) -> String {

@@ -205,6 +205,15 @@ impl Sandbox {
         Out { command: "(the sandbox's request log)".into(), code: None, stdout: String::new(), stderr: self.log() }
     }
 
+    /// Waits (up to 30 s) until the log holds `needle` `times` times: a request has arrived.
+    pub fn wait_for(&self, needle: &str, times: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.count(needle) < times {
+            assert!(Instant::now() < deadline, "the sandbox never saw {needle:?} {times} times:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     pub fn count(&self, needle: &str) -> usize {
         self.log().matches(needle).count()
     }

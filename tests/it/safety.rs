@@ -411,7 +411,7 @@ fn a_save_that_fails_after_the_spend_leaves_a_recovery_file_that_recover_install
     let child = spawn_quiet(cmd);
     // The tool holds the lock and the room and waits on the sandbox; the target becomes a
     // directory, so the rename must fail once the refresh token is spent.
-    std::thread::sleep(Duration::from_millis(300));
+    sandbox.wait_for("/api/v2/token/refresh", 1);
     fs::remove_file(dir.path(FILE)).unwrap();
     fs::create_dir(dir.path(FILE)).unwrap();
     let out = finish(child, &command);
@@ -461,7 +461,7 @@ fn a_spent_grant_that_cannot_be_kept_anywhere_is_exit_5() {
     let cmd = unprivileged(sandbox.command(&dir, "refresh", &["--token-file", token.to_str().unwrap()]), &dir);
     let command = command_line(&cmd);
     let child = spawn_quiet(cmd);
-    std::thread::sleep(Duration::from_millis(300));
+    sandbox.wait_for("/api/v2/token/refresh", 1);
     fs::set_permissions(&tokens, fs::Permissions::from_mode(0o555)).unwrap();
     let out = finish(child, &command);
     fs::set_permissions(&tokens, fs::Permissions::from_mode(0o755)).unwrap();
