@@ -206,12 +206,7 @@ fn describe(e: &ureq::Error) -> String {
 
 /// Status, JSON, then TikTok's `code`. HTML error pages, empty and cut-off bodies become
 /// errors that say what came back, without echoing it (a proxy page may echo the URL).
-pub fn check_envelope(what: &'static str, answer: &Answer, endpoint: &str) -> Result<Value, Error> {
-    check_envelope_for(what, answer, endpoint)
-}
-
-/// `check_envelope` for any path (an Open API call's).
-pub fn check_envelope_for(what: &str, answer: &Answer, endpoint: &str) -> Result<Value, Error> {
+pub fn check_envelope(what: &str, answer: &Answer, endpoint: &str) -> Result<Value, Error> {
     let describe_body = || {
         let kind =
             if answer.content_type.is_empty() { "no content type".to_string() } else { clean(&answer.content_type) };
