@@ -78,9 +78,9 @@ pub fn exchange_code(
     auth_base: &str,
     app: &App,
     code: &Secret,
-    _room: &Room,
+    room: &Room,
 ) -> Result<TokenAnswer, Error> {
-    token_call(agent, auth_base, TOKEN_GET_PATH, app, ("auth_code", code), GRANT_AUTHORIZED_CODE)
+    token_call(agent, auth_base, TOKEN_GET_PATH, app, ("auth_code", code), GRANT_AUTHORIZED_CODE, room)
 }
 
 /// `GET /api/v2/token/refresh`: a refresh token for new tokens.
@@ -89,9 +89,9 @@ pub fn refresh(
     auth_base: &str,
     app: &App,
     refresh_token: &Secret,
-    _room: &Room,
+    room: &Room,
 ) -> Result<TokenAnswer, Error> {
-    token_call(agent, auth_base, TOKEN_REFRESH_PATH, app, ("refresh_token", refresh_token), GRANT_REFRESH_TOKEN)
+    token_call(agent, auth_base, TOKEN_REFRESH_PATH, app, ("refresh_token", refresh_token), GRANT_REFRESH_TOKEN, room)
 }
 
 /// Both token endpoints: a GET with the app's credentials, one grant and its type.
@@ -102,6 +102,7 @@ fn token_call(
     app: &App,
     (grant_name, grant): (&str, &Secret),
     grant_type: &str,
+    room: &Room,
 ) -> Result<TokenAnswer, Error> {
     let query = [
         ("app_key", app.key.as_str()),
@@ -112,6 +113,8 @@ fn token_call(
     let url = format!("{base}{path}?{}", crate::url::encode_query(&query));
     let endpoint = format!("{base}{path}");
     let answer = get(agent, &url, &endpoint, &[])?;
+    // The grant is spent now: keep the answer before anything else can go wrong.
+    room.keep(&answer.body);
     let json = check_envelope(path, &answer, &endpoint)?;
     // The same check a saved file gets: what is saved must be usable by the next refresh.
     let tokens = crate::token_file::Tokens::from_response(&json).map_err(|why| {

@@ -14,8 +14,9 @@
 //!   is spent.
 //! - `Reservation::spend` hands the token call a `Room`, which the token endpoints in
 //!   `tiktok` demand and nothing else can make: a code or refresh token can be spent only
-//!   while the lock is held and the room is there. The answer is written into the
-//!   reserved file, flushed, renamed over the target, and the directory flushed. If that
+//!   while the lock is held and the room is there. The answer goes into the reserved file
+//!   the moment it is read (`Room::keep`, so a run killed from then on leaves it to be
+//!   adopted), then is laid out, flushed, renamed over the target, and the directory flushed. If that
 //!   still fails, the answer goes to `<name>.recovered-<unix time>` (0600) and the error
 //!   names it; if even that fails, the error says plainly that the seller must sign in
 //!   again (exit 5).
@@ -341,8 +342,18 @@ impl Guard<'_> {
 }
 
 /// Proof, for the token endpoints, that their answer has somewhere to go: only
-/// `Reservation::spend` makes one.
-pub struct Room(());
+/// `Reservation::spend` makes one. It also lets the answer be kept the moment it arrives.
+pub struct Room<'a>(&'a File);
+
+impl Room<'_> {
+    /// Writes an answer, as received, into the reserved file at once: from then on a run
+    /// killed before the save leaves it for the next run to adopt (the reserve's trailing
+    /// spaces keep it valid JSON). Best effort: the save that follows writes it properly.
+    pub fn keep(&self, answer: &[u8]) {
+        let mut file = self.0;
+        let _ = file.seek(SeekFrom::Start(0)).and_then(|_| file.write_all(answer));
+    }
+}
 
 /// Room reserved beside the token file, under its lock.
 pub struct Reservation<'a> {
@@ -356,7 +367,7 @@ impl Reservation<'_> {
     /// Spends a grant (`call` is the token request) and saves its answer; on a failed save
     /// the answer goes to a recovery file, and the error names it.
     pub fn spend(mut self, call: impl FnOnce(&Room) -> Result<TokenAnswer, Error>) -> Result<TokenAnswer, Error> {
-        let answer = call(&Room(()))?;
+        let answer = call(&Room(&self.handle))?;
         match self.save(&answer.body) {
             Ok(()) => Ok(answer),
             Err(e) => Err(self.file.recover_or_lose(&answer.body, e)),
