@@ -39,8 +39,8 @@ pub fn run(opts: &ApiOptions) -> Result<(), Error> {
     if opts.dry_run {
         return dry_run(opts, &file, &client, call);
     }
-    let (value, _) = file.read()?;
-    let mut tokens = refresh::fresh_tokens(&file, 0, &agent, &opts.auth_base, Some(&opts.app), opts.lock_wait)?;
+    let (value, mut tokens) =
+        refresh::fresh_tokens(&file, 0, &agent, &opts.auth_base, Some(&opts.app), opts.lock_wait)?;
     let mut shops = ShopList::cached(file.path(), open_api::open_id(&value));
     call.shop_cipher = choose_cipher(opts, &mut shops, &client, &tokens.access_token)?;
     let mut replaced = false;

@@ -26,7 +26,8 @@ pub const ENV_SHOP_ID: &str = "TIKTOK_SHOP_SHOP_ID";
 pub fn run(opts: &ExecOptions) -> Result<u8, Error> {
     let agent = tiktok::agent()?;
     let file = TokenFile::new(&opts.token_file)?;
-    let tokens = refresh::fresh_tokens(&file, opts.within, &agent, &opts.auth_base, opts.app.as_ref(), opts.lock_wait)?;
+    let (value, tokens) =
+        refresh::fresh_tokens(&file, opts.within, &agent, &opts.auth_base, opts.app.as_ref(), opts.lock_wait)?;
     let Some((program, args)) = opts.command.split_first() else {
         return Err(Error::Usage("exec: give the command to run after `--`".into()));
     };
@@ -45,7 +46,6 @@ pub fn run(opts: &ExecOptions) -> Result<u8, Error> {
         (_, false) => command.env_remove(ENV_APP_SECRET),
     };
     if let Some(selector) = &opts.shop {
-        let (value, _) = file.read()?;
         let mut list = ShopList::cached(file.path(), open_api::open_id(&value));
         let shop = match &opts.app {
             Some(app) => {

@@ -175,10 +175,11 @@ pub fn renew(
     })
 }
 
-/// The tokens to use now: the saved ones while the access token is valid for longer than
-/// `within` seconds (beyond the skew margin); else refreshed first, exactly as `refresh`
-/// does (lock, read again, and refresh only if no other run did meanwhile). Without the
-/// app (`exec` with no secret), a token that is still valid is used as it is.
+/// The token response and tokens to use now: the saved ones while the access token is
+/// valid for longer than `within` seconds (beyond the skew margin); else refreshed first,
+/// exactly as `refresh` does (lock, read again, and refresh only if no other run did
+/// meanwhile). Without the app (`exec` with no secret), a token that is still valid is
+/// used as it is.
 pub fn fresh_tokens(
     file: &TokenFile,
     within: i64,
@@ -186,11 +187,11 @@ pub fn fresh_tokens(
     auth_base: &str,
     app: Option<&App>,
     lock_wait: std::time::Duration,
-) -> Result<Tokens, Error> {
-    let (_, tokens) = file.read()?;
+) -> Result<(serde_json::Value, Tokens), Error> {
+    let (value, tokens) = file.read()?;
     let now = expiry::now();
     if expiry::remaining(tokens.access_expires_at, now) > within {
-        return Ok(tokens);
+        return Ok((value, tokens));
     }
     let Some(app) = app else {
         tokens.check_access(file.path(), now).map_err(|e| {
@@ -203,14 +204,15 @@ pub fn fresh_tokens(
             file.path().display(),
             expiry::describe(tokens.access_expires_at, now)
         );
-        return Ok(tokens);
+        return Ok((value, tokens));
     };
     let guard = file.lock(lock_wait)?;
-    let (_, tokens) = guard.read()?;
+    let (value, tokens) = guard.read()?;
     if expiry::remaining(tokens.access_expires_at, expiry::now()) > within {
-        return Ok(tokens);
+        return Ok((value, tokens));
     }
-    Ok(renew(&guard, file, &tokens, agent, auth_base, app)?.tokens)
+    let answer = renew(&guard, file, &tokens, agent, auth_base, app)?;
+    Ok((answer.json, answer.tokens))
 }
 
 /// After TikTok refused `used` (105001, 105002) although the file believed in it: the
