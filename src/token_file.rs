@@ -299,7 +299,8 @@ impl Guard<'_> {
     fn clear_leftovers(&self) {
         let Ok(entries) = fs::read_dir(&self.file.dir) else { return };
         let current = fs::metadata(&self.file.target).and_then(|m| m.modified()).ok();
-        let current_ok = self.file.read().is_ok();
+        // Read only when a leftover needs comparing: most locks find none.
+        let mut current_ok = None;
         let mut best: Option<(std::time::SystemTime, PathBuf, Vec<u8>)> = None;
         for entry in entries.flatten() {
             if !self.file.is_temp_name(&entry.file_name().to_string_lossy()) {
@@ -312,7 +313,9 @@ impl Guard<'_> {
             }
             let modified = meta.modified().ok();
             let complete = read_capped(&path).ok().flatten().filter(|b| parse_response(b).is_ok());
-            let newer = !current_ok || modified.is_some() && modified >= current;
+            let newer = complete.is_some()
+                && (modified.is_some() && modified >= current
+                    || !*current_ok.get_or_insert_with(|| self.file.read().is_ok()));
             match (complete, modified) {
                 (Some(bytes), Some(at)) if newer && best.as_ref().is_none_or(|(b, _, _)| at > *b) => {
                     if let Some((_, older, _)) = best.replace((at, path, bytes)) {
