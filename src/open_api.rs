@@ -128,7 +128,7 @@ impl Client<'_> {
     /// TikTok's envelope checked, with the Open API's meanings (see `open_api_error`).
     pub fn check(&self, call: &Call, answer: &Answer, now: i64) -> Result<Value, Error> {
         let endpoint = format!("{}{}", self.base, call.path);
-        tiktok::check_envelope(&call.path, answer, &endpoint).map_err(|e| open_api_error(e, answer.date, now))
+        tiktok::check_envelope(&call.path, answer, &endpoint).map_err(|e| open_api_error(e, answer.date(), now))
     }
 
     /// The seller's authorized shops (`data.shops`), fetched now.

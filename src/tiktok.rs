@@ -126,17 +126,23 @@ fn token_call(
 /// One HTTP answer, read whole (bounded) whatever its status.
 pub struct Answer {
     pub status: u16,
-    pub content_type: String,
     pub body: Vec<u8>,
-    /// The server's `Date` header as a Unix time, for clock-skew hints.
-    pub date: Option<i64>,
-    /// Every response header, for `api --include` and `Retry-After`.
+    /// Every response header (values cleaned), for `api --include`, `Retry-After` and the rest.
     pub headers: Vec<(String, String)>,
 }
 
 impl Answer {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.header("content-type").unwrap_or_default()
+    }
+
+    /// The server's `Date` header as a Unix time, for clock-skew hints.
+    pub fn date(&self) -> Option<i64> {
+        self.header("date").and_then(crate::expiry::parse_http_date)
     }
 }
 
@@ -179,8 +185,6 @@ pub fn send(
     };
     let mut response = result.map_err(failed)?;
     let status = response.status().as_u16();
-    let content_type = header(&response, "content-type").unwrap_or_default();
-    let date = header(&response, "date").and_then(|d| crate::expiry::parse_http_date(&d));
     let headers = response
         .headers()
         .iter()
@@ -189,11 +193,7 @@ pub fn send(
     let body = response.body_mut().with_config().limit(limit).read_to_vec().map_err(|e| {
         Error::Network(scrub(&format!("reading the answer of {endpoint} (HTTP {status}) failed: {}", describe(&e))))
     })?;
-    Ok(Answer { status, content_type, body, date, headers })
-}
-
-fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
-    response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    Ok(Answer { status, body, headers })
 }
 
 /// ureq's errors, minus anything that could carry the URL (and so the secret).
@@ -212,7 +212,7 @@ fn describe(e: &ureq::Error) -> String {
 pub fn check_envelope(what: &str, answer: &Answer, endpoint: &str) -> Result<Value, Error> {
     let describe_body = || {
         let kind =
-            if answer.content_type.is_empty() { "no content type".to_string() } else { clean(&answer.content_type) };
+            if answer.content_type().is_empty() { "no content type".to_string() } else { clean(answer.content_type()) };
         format!("{} bytes, {kind}", answer.body.len())
     };
     if (300..400).contains(&answer.status) {
@@ -227,7 +227,7 @@ pub fn check_envelope(what: &str, answer: &Answer, endpoint: &str) -> Result<Val
     }
     let value: Value = match serde_json::from_slice(&answer.body) {
         Ok(v) => v,
-        Err(e) if answer.status != 200 || !answer.content_type.contains("json") && !e.is_eof() => {
+        Err(e) if answer.status != 200 || !answer.content_type().contains("json") && !e.is_eof() => {
             return Err(Error::Network(format!(
                 "{endpoint} answered HTTP {} with something that is not JSON ({}): a proxy or load balancer error page?",
                 answer.status,
@@ -280,13 +280,7 @@ mod tests {
     use super::*;
 
     fn answer(status: u16, content_type: &str, body: &str) -> Answer {
-        Answer {
-            status,
-            content_type: content_type.into(),
-            body: body.as_bytes().to_vec(),
-            date: None,
-            headers: vec![],
-        }
+        Answer { status, body: body.as_bytes().to_vec(), headers: vec![("content-type".into(), content_type.into())] }
     }
 
     #[test]

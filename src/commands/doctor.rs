@@ -350,7 +350,7 @@ fn probe(agent: &ureq::Agent, name: &str, url: &str, report: &mut Report) {
         Ok(answer) => {
             let what = if parsed.scheme == "https" { "TLS and HTTP" } else { "HTTP (no TLS)" };
             steps.push(format!("{what} {} ms (HTTP {})", t.elapsed().as_millis(), answer.status));
-            if let Some(date) = answer.date {
+            if let Some(date) = answer.date() {
                 report.dates.push((parsed.host.clone(), date));
             }
             report.checks.push(Check {
