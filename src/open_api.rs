@@ -86,7 +86,7 @@ impl Client<'_> {
         let body = call.body.as_deref().unwrap_or_default();
         let secret = self.app.secret.expose();
         let input = sign_input(&call.path, &query, body);
-        let sign = hmac_hex(secret, &[secret.as_bytes(), &input, secret.as_bytes()].concat());
+        let sign = sign_over(secret, &input);
         let base_string = format!("<app_secret>{}<app_secret>", String::from_utf8_lossy(&input));
         query.push(("sign", &sign));
         let url = format!("{}{}?{}", self.base, call.path, url::encode_query(&query));
@@ -198,15 +198,16 @@ fn sign_input(path: &str, query: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
     input
 }
 
-fn hmac_hex(secret: &str, input: &[u8]) -> String {
+/// Lowercase hex HMAC-SHA256 keyed by the secret over `secret + input + secret`.
+fn sign_over(secret: &str, input: &[u8]) -> String {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
-    ring::hmac::sign(&key, input).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    let wrapped = [secret.as_bytes(), input, secret.as_bytes()].concat();
+    ring::hmac::sign(&key, &wrapped).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// TikTok Shop's request signature (see the module doc).
 pub fn sign(secret: &str, path: &str, query: &[(&str, &str)], body: &[u8]) -> String {
-    let input = sign_input(path, query, body);
-    hmac_hex(secret, &[secret.as_bytes(), &input, secret.as_bytes()].concat())
+    sign_over(secret, &sign_input(path, query, body))
 }
 
 /// The seller a token file belongs to (the shop cache is kept per seller).
