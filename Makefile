@@ -3,7 +3,7 @@
 CARGO ?= cargo
 BIN := target/release/tiktok-shop-auth
 
-.PHONY: all build release demo test check fmt clippy browser-deps bench static vendor-dist offline-check windows test-windows macos-check dist test-dist clean
+.PHONY: all build release demo test check fmt clippy test-deps bench static vendor-dist offline-check windows test-windows macos-check dist test-dist clean
 
 all: build
 
@@ -16,15 +16,17 @@ release:
 demo: release
 	tests/support/demo.sh $(BIN)
 
-# Installs Debian's chromium for the real-browser test when it is missing and apt-get is
-# usable; without it that one test reports itself skipped.
-browser-deps:
-	@tests/support/ensure-chromium.sh
+# Installs what the tests need beyond cargo and python3 (tests/support/test-deps.sh says
+# what and why): chromium and chromium-driver for the real-browser test, openssl.
+test-deps:
+	@tests/support/test-deps.sh
 
-test: browser-deps
+# Under CI=true a test that cannot set up its environment fails instead of skipping.
+test: test-deps
 	$(CARGO) test --locked
 	@if command -v chromedriver >/dev/null 2>&1; then \
 	  $(CARGO) test --locked --test it -- --ignored real_browser; \
+	elif [ "$$CI" = true ]; then echo "real-browser test: chromedriver is missing (CI=true: a skip is a failure)"; exit 1; \
 	else echo "real-browser test: SKIPPED (Debian's chromium/chromium-driver could not be installed here)"; fi
 
 fmt:
@@ -46,7 +48,7 @@ WINDOWS_BIN := target/$(WINDOWS)/release/tiktok-shop-auth.exe
 # compiler for ring's C and assembly) when they are missing.
 static:
 	@rustup target list --installed | grep -qx $(MUSL) || rustup target add $(MUSL)
-	@command -v musl-gcc >/dev/null 2>&1 || tests/support/apt-install.sh musl-tools
+	@tests/support/apt-install.sh musl-tools
 	CC_x86_64_unknown_linux_musl=musl-gcc $(CARGO) build --release --locked --target $(MUSL)
 	@file $(STATIC_BIN); ldd $(STATIC_BIN) 2>&1 | sed 's/^/ldd: /'; ls -l $(STATIC_BIN)
 
@@ -99,13 +101,13 @@ test-dist: dist release
 # The Windows build, cross-compiled here with Debian's mingw-w64.
 windows:
 	@rustup target list --installed | grep -qx $(WINDOWS) || rustup target add $(WINDOWS)
-	@command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || tests/support/apt-install.sh gcc-mingw-w64-x86-64
+	@tests/support/apt-install.sh gcc-mingw-w64-x86-64
 	$(CARGO) build --release --locked --target $(WINDOWS)
 	@ls -l $(WINDOWS_BIN)
 
 # The .exe under wine against the Linux sandbox: version, help, login, refresh, status, token, shops.
 test-windows: windows release
-	@command -v wine64 >/dev/null 2>&1 || test -x /usr/lib/wine/wine64 || tests/support/apt-install.sh wine wine64
+	@tests/support/apt-install.sh wine wine64
 	tests/support/wine-smoke.sh
 
 # macOS: a compile check of everything for both Mac targets. ring's C is compiled by
@@ -114,7 +116,7 @@ test-windows: windows release
 MACOS_CFLAGS := -ffreestanding -nostdlibinc -I$(CURDIR)/tests/support/macos-stub
 macos-check:
 	@for t in x86_64-apple-darwin aarch64-apple-darwin; do rustup target list --installed | grep -qx $$t || rustup target add $$t; done
-	@command -v clang >/dev/null 2>&1 || tests/support/apt-install.sh clang
+	@tests/support/apt-install.sh clang
 	CC_x86_64_apple_darwin=clang CC_aarch64_apple_darwin=clang \
 	CFLAGS_x86_64_apple_darwin="$(MACOS_CFLAGS)" CFLAGS_aarch64_apple_darwin="$(MACOS_CFLAGS)" \
 	$(CARGO) check --locked --target x86_64-apple-darwin --target aarch64-apple-darwin
@@ -122,7 +124,7 @@ macos-check:
 # The numbers in the README: sizes (binaries and release archives), crates, build time,
 # latencies, RSS, api and fleet refresh, and the PyPI SDK side by side.
 bench: release static dist
-	@test -x /usr/bin/time || tests/support/apt-install.sh time
+	@tests/support/apt-install.sh time
 	python3 tests/support/bench.py
 
 clean:

@@ -179,7 +179,7 @@ fn favicon_and_pre_connections_do_not_disturb_the_flow() {
 #[test]
 fn ipv6_loopback_redirect() {
     if std::net::TcpListener::bind("[::1]:0").is_err() {
-        eprintln!("SKIPPED: this machine has no IPv6 loopback");
+        skip("this machine has no IPv6 loopback");
         return;
     }
     let dir = TempDir::new("login-v6");
@@ -199,7 +199,7 @@ fn ipv6_loopback_redirect() {
 #[test]
 fn localhost_listens_on_both_loopbacks_and_nothing_else() {
     if std::net::TcpListener::bind("[::1]:0").is_err() {
-        eprintln!("SKIPPED: this machine has no IPv6 loopback");
+        skip("this machine has no IPv6 loopback");
         return;
     }
     let dir = TempDir::new("login-both");
@@ -404,7 +404,7 @@ fn localhost_on_a_host_without_ipv6_listens_on_ipv4_alone() {
     // A network namespace of our own whose loopback has IPv6 switched off; needs root.
     let probe = std::process::Command::new("unshare").args(["-n", "true"]).status();
     if !probe.map(|s| s.success()).unwrap_or(false) {
-        eprintln!("SKIPPED: cannot create a network namespace here (needs root and unshare)");
+        skip("cannot create a network namespace here (needs root and unshare)");
         return;
     }
     let dir = TempDir::new("login-no-ipv6");

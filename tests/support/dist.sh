@@ -23,7 +23,6 @@ remap="--remap-path-prefix=$PWD=/build/tiktok-shop-auth --remap-path-prefix=${CA
 mkdir -p "$dist"
 
 need_target() { rustup target list --installed | grep -qx "$1" || rustup target add "$1"; }
-need_cmd() { command -v "$1" >/dev/null 2>&1 || tests/support/apt-install.sh "$2"; }
 
 build() { # target, then environment assignments for the C compiler and linker
   local target=$1; shift
@@ -63,9 +62,10 @@ PY
   rm -rf "${dist:?}/$1"
 }
 
-need_cmd musl-gcc musl-tools
-need_cmd aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu
-need_cmd x86_64-w64-mingw32-gcc gcc-mingw-w64-x86-64
+# By package name, not by "is the compiler there": the aarch64 cross compiler without
+# libc6-dev-arm64-cross (a "recommends", left out by --no-install-recommends) has no
+# <stdint.h> for ring's C.
+tests/support/apt-install.sh musl-tools gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-mingw-w64-x86-64 python3
 
 t=x86_64-unknown-linux-musl
 build $t CC_x86_64_unknown_linux_musl=musl-gcc

@@ -50,7 +50,9 @@ check "refresh rotated the refresh token" test "$before" != "$(grep refresh_toke
 run "refresh --if-expiring-within 2d (no request)" 0 refresh --if-expiring-within 2d
 run "status" 0 status
 run "token" 0 token
-check "token prints the saved access token" grep -q "$(tr -d '\r' <"$work/out")" "$work/token.json"
+printed=$(tr -d '\r' <"$work/out")
+saved=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["data"]["access_token"])' "$work/token.json")
+check "token prints the saved access token, and only it" test -n "$printed" -a "$printed" = "$saved"
 run "shops (signed call)" 0 shops
 run "api /seller/202309/shops (signed call)" 0 api /seller/202309/shops
 check "api printed TikTok's answer" grep -q '"code": 0' "$work/out"

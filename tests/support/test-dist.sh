@@ -7,8 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 dist=$(realpath target/dist)
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
-command -v qemu-aarch64 >/dev/null 2>&1 || tests/support/apt-install.sh qemu-user
-command -v wine64 >/dev/null 2>&1 || test -x /usr/lib/wine/wine64 || tests/support/apt-install.sh wine wine64
+tests/support/apt-install.sh qemu-user wine wine64 file || exit 1
 failed_artifacts=0
 for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl x86_64-pc-windows-gnu; do
   name="tiktok-shop-auth-$version-$target"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# What `make test` needs beyond cargo and python3, installed by name when missing:
+# Debian's chromium and chromium-driver (and a font) for tests/it/real_browser.rs, openssl
+# for the TLS test's certificates, util-linux's setpriv and unshare for the tests that
+# drop privileges or make their own mount and network namespaces. Where packages cannot be
+# installed (not root, no apt-get), it says so; the tests that need them then fail under
+# CI=true and report SKIPPED elsewhere.
+set -u
+packages=(chromium chromium-driver fonts-dejavu-core openssl util-linux)
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  exec "$(dirname "$0")/apt-install.sh" "${packages[@]}"
+fi
+for cmd in chromium chromedriver openssl setpriv unshare; do
+  command -v "$cmd" >/dev/null 2>&1 || echo "test-deps: \`$cmd\` is missing and cannot be installed here (need root and apt-get: ${packages[*]})" >&2
+done
+[ "${CI:-}" != true ]
