@@ -307,6 +307,25 @@ def bench_fleet(work):
         sandbox.stop()
 
 
+def bench_fleet_scale(work):
+    """refresh FILE... --jobs 8 with no latency: the per-file time at 100 and at 10,000 files
+    in one directory. Nothing in a file's run may grow with the directory (no listing per
+    file), so the two should be within 1.5x of each other."""
+    redirect = f"http://127.0.0.1:{free_port()}/"
+    sandbox = Sandbox(redirect)
+    try:
+        per_file = {}
+        for n in (100, 10_000):
+            files = make_sellers(sandbox, os.path.join(work, f"scale-{n}"), n)
+            base = [STATIC, "refresh", "-q", "--jobs", "8", "--auth-base", sandbox.url]
+            per_file[n] = median(run_timed([*base, *files]) for _ in range(3)) / n
+            row(f"refresh {n:,} token files in one directory, 0 ms latency, --jobs 8 (static): per file",
+                f"{per_file[n] * 1000:.3f} ms", "<= 1.5x the 100-file figure" if n > 100 else "", "(median of 3)")
+        row("per-file time, 10,000 files / 100 files", f"{per_file[10_000] / per_file[100]:.2f}x", "<= 1.5x")
+    finally:
+        sandbox.stop()
+
+
 def bench_artifacts():
     """Each release archive's binary and archive size (make dist built them)."""
     import tarfile
@@ -412,6 +431,7 @@ def main():
 
         bench_api(work, py)
         bench_fleet(work)
+        bench_fleet_scale(work)
         row("peak RSS of /bin/true under the same measurement", f"{floor / 1024:.2f} MiB", "", "(the floor of the method)")
         if py:
             sandbox = Sandbox(f"http://127.0.0.1:{free_port()}/")
