@@ -135,7 +135,8 @@ OPTIONS:
 
 With FILE..., each file is refreshed under its own lock, one failure never stopping the
 others; one line per file (path, seller, outcome, new expiry), problems on stderr, then a
-tally. --token-file and TIKTOK_SHOP_TOKEN_FILE are not used then.
+tally. A file given twice (or through a link) is refreshed once. --token-file is a usage
+error beside FILE..., and TIKTOK_SHOP_TOKEN_FILE is not used then.
 
 EXIT STATUS:
     0 refreshed or still valid   1 failed (network, TikTok error, unreadable or corrupt file, lock)
@@ -160,7 +161,9 @@ OPTIONS:
 
 With FILE...: one row per file (path, seller, region, access expiry, refresh expiry, state:
 ok, expiring (access token within a day, or the refresh token within 30 days), expired
-(run refresh), needs login, corrupt); --json prints a JSON array.
+(run refresh), needs login, corrupt, unreadable, or what the path is instead of a file:
+directory, FIFO (named pipe)); --json prints a JSON array. --token-file and FILE... do
+not go together.
 
 EXIT STATUS:
     0 the access token is valid (every one, with FILE...)   1 an unreadable or corrupt file
@@ -213,23 +216,24 @@ pub const API_HELP: &str = "\
 tiktok-shop-auth api: a signed call to any Open API endpoint, like `gh api`
 
 USAGE:
-    tiktok-shop-auth api [METHOD] PATH [-q KEY=VALUE]... [--shop SELECTOR]
+    tiktok-shop-auth api [METHOD] PATH [--query KEY=VALUE]... [--shop SELECTOR]
                          [--data JSON | --data @FILE | --data -] [--paginate] [--include] [--dry-run]
 
     tiktok-shop-auth api /seller/202309/shops
-    tiktok-shop-auth api POST /order/202309/orders/search -q page_size=50 --shop GB \\
+    tiktok-shop-auth api POST /order/202309/orders/search --query page_size=50 --shop GB \\
         --data '{\"order_status\": \"AWAITING_SHIPMENT\"}' --paginate
     tiktok-shop-auth api /product/202309/products/1729382476852921560 --shop GB | jq .data.title
 
 Builds the request from PATH (joined to --api-base; a query in it is kept), adds app_key,
-timestamp, each -q KEY=VALUE and, when a shop is chosen, shop_cipher; signs it (HMAC-SHA256
+timestamp, each --query KEY=VALUE and, when a shop is chosen, shop_cipher; signs it (HMAC-SHA256
 over the path, the sorted query and the body exactly as sent) and sends it with the saved
 access token in x-tts-access-token. An expired access token is refreshed first, exactly as
 `refresh` does. The answer's JSON goes to stdout as received (re-indented).
 
 OPTIONS:
     METHOD                    GET, POST, PUT, DELETE or PATCH [default: GET, or POST with --data]
-    -q, --query KEY=VALUE     a query parameter (repeatable)
+    --query KEY=VALUE         a query parameter (repeatable); app_key, timestamp, sign,
+                              access_token, shop_cipher (use --shop) and the grant keys are refused
     --shop SELECTOR           the shop whose shop_cipher to send: its id, code, name, region or
                               cipher (the seller's shops are fetched once and cached beside the
                               token file). Without it, a one-shop seller's cipher is sent on every
@@ -347,6 +351,8 @@ OPTIONS:
                               (20ms, 1s); requests then overlap
     --shops N                 how many shops the test seller has        [default: 1]
     --orders N                how many seeded orders each shop has      [default: 30]
+    --open-id ID              the test seller's open_id   [default: 7010736057180325637]
+    --seller-name NAME        the test seller's name      [default: Sandbox Test Shop]
     --rate-limit N            test hook, off by default: the N+1th Open API call within a
                               second gets HTTP 429 with Retry-After: 1
     --clock-skew SECONDS      test hook, off by default: run the sandbox's clock this far
@@ -493,6 +499,9 @@ pub struct SandboxOptions {
     pub latency: Duration,
     /// How many shops the test seller has.
     pub shops: u32,
+    /// The test seller's `open_id` and name (two sandboxes stand for two sellers).
+    pub open_id: String,
+    pub seller_name: String,
     /// How many seeded orders each shop has.
     pub orders: usize,
     /// Open API calls allowed per second before HTTP 429.
@@ -523,12 +532,12 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Command, Error> {
         "refresh" => (REFRESH_HELP, |a| parse_refresh(a).map(Command::Refresh)),
         "status" => (STATUS_HELP, |a| {
             let json = a.contains("--json");
-            let token_file = token_file(a, "status")?;
-            Ok(Command::Status(StatusOptions { token_file, json, files: files(a, "status")? }))
+            let (token_file, files) = token_file_or_files(a, "status")?;
+            Ok(Command::Status(StatusOptions { token_file, json, files }))
         }),
         "token" => (TOKEN_HELP, |a| {
-            let flag = token_file(a, "token")?;
-            match files(a, "token")?.as_slice() {
+            let (flag, files) = token_file_or_files(a, "token")?;
+            match files.as_slice() {
                 [] => Ok(Command::Token(flag)),
                 [one] => Ok(Command::Token(one.clone())),
                 _ => Err(Error::Usage("token takes one token file; for several, use `status FILE...`".into())),
@@ -617,6 +626,20 @@ fn token_file(args: &mut Arguments, command: &str) -> Result<PathBuf, Error> {
     Ok(config::token_file(path(args, command, "--token-file")?))
 }
 
+/// `--token-file` (or its variable and default), or token files as arguments: not both, so
+/// a flag is never silently ignored.
+fn token_file_or_files(args: &mut Arguments, command: &str) -> Result<(PathBuf, Vec<PathBuf>), Error> {
+    let flag = path(args, command, "--token-file")?;
+    let files = files(args, command)?;
+    if let (Some(flag), false) = (&flag, files.is_empty()) {
+        return Err(Error::Usage(format!(
+            "{command}: --token-file `{}` and token files as arguments were both given; pass one or the other",
+            crate::secret::clean(&flag.display().to_string())
+        )));
+    }
+    Ok((config::token_file(flag), files))
+}
+
 fn app(args: &mut Arguments, command: &str) -> Result<App, Error> {
     let key = string(args, command, "--app-key")?;
     let secret_file = path(args, command, "--app-secret-file")?;
@@ -694,9 +717,8 @@ fn parse_refresh(args: &mut Arguments) -> Result<RefreshOptions, Error> {
     let if_expiring_within = duration(args, c, "--if-expiring-within")?;
     let lock_wait = duration(args, c, "--lock-wait")?.unwrap_or(120);
     let auth_base = string(args, c, "--auth-base")?;
-    let token_file = token_file(args, c)?;
     let app = app(args, c)?;
-    let files = files(args, c)?;
+    let (token_file, files) = token_file_or_files(args, c)?;
     Ok(RefreshOptions {
         app,
         token_file,
@@ -736,8 +758,12 @@ fn bases(args: &mut Arguments, c: &str) -> Result<(String, String, Duration), Er
 }
 
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "PATCH"];
-/// Query keys the tool sets itself.
-const RESERVED_QUERY_KEYS: [&str; 4] = ["app_key", "timestamp", "sign", "access_token"];
+/// Query keys the tool sets itself (`shop_cipher` through `--shop`), or that carry a grant
+/// or the secret: `api` never sends them from the command line.
+const RESERVED_QUERY_KEYS: [&str; 8] =
+    ["app_key", "timestamp", "sign", "access_token", "shop_cipher", "app_secret", "refresh_token", "auth_code"];
+/// The token endpoints: only the locked refresh (and login) may call them.
+const TOKEN_PATHS: &str = "/api/v2/token/";
 
 fn parse_api(args: &mut Arguments) -> Result<ApiOptions, Error> {
     let c = "api";
@@ -752,10 +778,15 @@ fn parse_api(args: &mut Arguments) -> Result<ApiOptions, Error> {
             None => DataSource::Literal(d),
         },
     });
+    if args.contains("-q") {
+        return Err(Error::Usage(
+            "api: `-q` means --quiet in every command; query pairs are `--query KEY=VALUE`".into(),
+        ));
+    }
     let mut query = Vec::new();
-    for pair in args.values_from_str::<_, String>(["-q", "--query"]).map_err(|e| usage(c, e))? {
+    for pair in args.values_from_str::<_, String>("--query").map_err(|e| usage(c, e))? {
         let Some((k, v)) = pair.split_once('=').filter(|(k, _)| !k.is_empty()) else {
-            return Err(Error::Usage(format!("-q `{pair}` is not KEY=VALUE")));
+            return Err(Error::Usage(format!("--query `{}` is not KEY=VALUE", crate::secret::clean(&pair))));
         };
         query.push((k.to_string(), v.to_string()));
     }
@@ -779,9 +810,24 @@ fn parse_api(args: &mut Arguments) -> Result<ApiOptions, Error> {
         Some((p, q)) => (p.to_string(), crate::url::parse_query(q)),
         None => (path, Vec::new()),
     };
+    if path.to_ascii_lowercase().starts_with(TOKEN_PATHS) {
+        return Err(Error::Usage(format!(
+            "api: `{}` is a token endpoint, which spends a grant: only `tiktok-shop-auth refresh` (under the token \
+             file's lock) and `login` call it; nothing was sent",
+            crate::secret::clean(&path)
+        )));
+    }
     let query: Vec<(String, String)> = in_path.into_iter().chain(query).collect();
-    if let Some((k, _)) = query.iter().find(|(k, _)| RESERVED_QUERY_KEYS.contains(&k.as_str())) {
-        return Err(Error::Usage(format!("api: `{k}` is set by the tool itself; leave it out of -q and PATH")));
+    if let Some((k, _)) = query.iter().find(|(k, _)| RESERVED_QUERY_KEYS.contains(&k.to_ascii_lowercase().as_str())) {
+        let k = crate::secret::clean(k);
+        let why = match k.as_str() {
+            "shop_cipher" => "choose the shop with --shop (an id, code, name, region or cipher)".to_string(),
+            "app_secret" | "refresh_token" | "auth_code" => {
+                "it carries a secret or a grant, which api never sends from the command line".to_string()
+            }
+            _ => "the tool sets it itself".to_string(),
+        };
+        return Err(Error::Usage(format!("api: `{k}` is not taken in --query or PATH: {why}; nothing was sent")));
     }
     Ok(ApiOptions {
         app,
@@ -893,9 +939,13 @@ fn parse_sandbox(args: &mut Arguments) -> Result<SandboxOptions, Error> {
     let shops = number(args, "--shops", 1..=50)?.unwrap_or(1) as u32;
     let orders = number(args, "--orders", 0..=1_000_000)?.unwrap_or(30) as usize;
     let rate_limit = number(args, "--rate-limit", 1..=10_000)?.map(|n| n as u32);
+    let open_id = string(args, c, "--open-id")?.unwrap_or_else(|| crate::sandbox::OPEN_ID.into());
+    let seller_name = string(args, c, "--seller-name")?.unwrap_or_else(|| crate::sandbox::SELLER.into());
     let redirect = string(args, c, "--redirect-url")?;
     let app = app(args, c)?;
     Ok(SandboxOptions {
+        open_id,
+        seller_name,
         latency,
         shops,
         orders,

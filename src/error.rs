@@ -20,6 +20,9 @@ pub enum Error {
     /// A grant was spent but the answer could not be saved as the token file; it is in
     /// the recovery file instead (exit 1).
     Unsaved { cause: String, recovery: PathBuf },
+    /// A grant was spent and neither the token file nor a recovery file could be written:
+    /// the answer stays in the reserved temporary file, which the next run adopts (exit 1).
+    Kept { cause: String, kept: PathBuf },
     /// The redirect port is taken, so another program would receive the browser (exit 1).
     PortInUse { addr: String, port: u16 },
     /// Anything else local that failed: binding, spawning (exit 1).
@@ -32,8 +35,10 @@ pub enum Error {
     Timeout(String),
     /// The seller denied the authorization, or the redirect carried no usable code (exit 4).
     Denied(String),
-    /// `exec`'s command could not be started (exit 127, as a shell says).
-    CannotStart(String),
+    /// `exec`'s command was not found (exit 127, as a shell says).
+    NotFound(String),
+    /// `exec`'s command was found but cannot be run: not executable, a directory (exit 126).
+    CannotRun(String),
     /// A new `login` (or `refresh`) is needed: no token file, refresh token rejected or
     /// expired, the access token expired or refused by TikTok (105001, 105002), or a spent
     /// grant whose answer could not be kept anywhere (exit 5).
@@ -73,6 +78,7 @@ impl Error {
             Error::File { .. }
             | Error::CorruptTokenFile { .. }
             | Error::Unsaved { .. }
+            | Error::Kept { .. }
             | Error::PortInUse { .. }
             | Error::Local(_)
             | Error::Network(_)
@@ -80,7 +86,8 @@ impl Error {
             Error::Timeout(_) => 3,
             Error::Denied(_) => 4,
             Error::NeedLogin(_) => 5,
-            Error::CannotStart(_) => 127,
+            Error::NotFound(_) => 127,
+            Error::CannotRun(_) => 126,
         }
     }
 
@@ -93,9 +100,8 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Usage(msg) | Error::Local(msg) | Error::Network(msg) => f.write_str(msg),
-            Error::Timeout(msg) | Error::Denied(msg) | Error::NeedLogin(msg) | Error::CannotStart(msg) => {
-                f.write_str(msg)
-            }
+            Error::Timeout(msg) | Error::Denied(msg) | Error::NeedLogin(msg) | Error::NotFound(msg) => f.write_str(msg),
+            Error::CannotRun(msg) => f.write_str(msg),
             Error::File { action, path, source } => {
                 write!(f, "failed to {action} `{}`: {source}", path.display())
             }
@@ -109,6 +115,12 @@ impl fmt::Display for Error {
                 "{cause}; the new tokens were saved to `{0}` instead: run `tiktok-shop-auth login --recover {0}` \
                  (with the same --token-file) or move that file into place, before any other refresh",
                 recovery.display()
+            ),
+            Error::Kept { cause, kept } => write!(
+                f,
+                "{cause}; the new tokens are kept in `{}` (not deleted): the next tiktok-shop-auth run that can write \
+                 to that directory moves them into place (`tiktok-shop-auth status` does), so fix the directory and run it",
+                crate::secret::clean(&kept.display().to_string())
             ),
             Error::PortInUse { addr, port } => write!(
                 f,

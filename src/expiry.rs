@@ -47,7 +47,7 @@ pub fn relative(expires_at: i64, now: i64) -> String {
     if delta > 0 { format!("in {span}") } else { format!("expired {span} ago") }
 }
 
-fn describe_span(secs: u64) -> String {
+pub fn describe_span(secs: u64) -> String {
     let nearest = |unit: u64| (secs + unit / 2) / unit;
     let (n, unit) = match secs {
         s if s >= 2 * 86_400 => (nearest(86_400), "day"),

@@ -121,35 +121,56 @@ impl Listener {
             respond(request, 404, &html::not_found_page());
             return None;
         }
-        let params = url::parse_query(query);
-        let error = url::get(&params, "error").filter(|e| !e.is_empty());
-        // A denial that carries no state at all still ends the wait: TikTok's denial
-        // redirect is not documented to echo the state, and a forged one can only stop
-        // this login, never inject a code.
-        let given = url::get(&params, "state");
-        let stateless_denial = error.is_some() && given.is_none();
-        if given != Some(state) && !stateless_denial {
-            noteln!(
-                "ignored a request to {path} whose state does not match this login (a tab from an earlier attempt, or not from TikTok); still waiting"
-            );
-            respond(request, 400, &html::wrong_state_page());
-            return None;
-        }
-        let code = url::get(&params, "code").filter(|c| !c.is_empty() && *c != "null");
-        match (error, code) {
-            (None, Some(code)) => Some(Redirect::Granted { code: Secret::new(code), request }),
-            (error, _) => {
-                // Any web page can make the browser send this: the text is cleaned of
-                // terminal controls and secrets, and bounded, before anyone sees it.
-                let mut reason = match error {
-                    Some(e) => format!("TikTok Shop reported `{}`", clean(e)),
-                    None => "the redirect carried no authorization code".to_string(),
-                };
-                if let Some(description) = url::get(&params, "error_description").filter(|d| !d.is_empty()) {
-                    reason.push_str(&format!(": {}", clean(description)));
-                }
-                Some(Redirect::Denied { reason, request })
+        match parse_redirect(query, state, true) {
+            RedirectQuery::WrongState => {
+                noteln!(
+                    "ignored a request to {path} whose state does not match this login (a tab from an earlier attempt, or not from TikTok); still waiting"
+                );
+                respond(request, 400, &html::wrong_state_page());
+                None
             }
+            RedirectQuery::Code(code) => Some(Redirect::Granted { code, request }),
+            RedirectQuery::Denied(reason) => Some(Redirect::Denied { reason, request }),
+        }
+    }
+}
+
+/// What a redirect's query says. The one parser for the listener and `login --manual`.
+#[derive(Debug, PartialEq)]
+pub enum RedirectQuery {
+    /// Not this login's: a `state` that does not match (or none, where one is required).
+    WrongState,
+    /// This login's, with a usable code.
+    Code(Secret),
+    /// This login's, with `error` or no usable code (`code=null` is TikTok's denial).
+    Denied(String),
+}
+
+/// Reads `code`, `state`, `error` and `error_description`. With `state_required`, a
+/// query without `state` is not this login's, except a denial: TikTok's denial redirect is
+/// not documented to echo the state, and a forged one can only stop this login, never
+/// inject a code. Reasons are outside text: cleaned of terminal controls and secrets, and
+/// bounded, before anyone sees them.
+pub fn parse_redirect(query: &str, state: &str, state_required: bool) -> RedirectQuery {
+    let params = url::parse_query(query);
+    let error = url::get(&params, "error").filter(|e| !e.is_empty());
+    match url::get(&params, "state") {
+        Some(given) if given != state => return RedirectQuery::WrongState,
+        None if state_required && error.is_none() => return RedirectQuery::WrongState,
+        _ => {}
+    }
+    let code = url::get(&params, "code").filter(|c| !c.is_empty() && *c != "null");
+    match (error, code) {
+        (None, Some(code)) => RedirectQuery::Code(Secret::new(code)),
+        (error, _) => {
+            let mut reason = match error {
+                Some(e) => format!("TikTok Shop reported `{}`", clean(e)),
+                None => "the redirect carried no authorization code".to_string(),
+            };
+            if let Some(description) = url::get(&params, "error_description").filter(|d| !d.is_empty()) {
+                reason.push_str(&format!(": {}", clean(description)));
+            }
+            RedirectQuery::Denied(reason)
         }
     }
 }

@@ -9,9 +9,10 @@
 //! `Retry-After` honoured up to 10 s); nothing else is, since a POST may have been done.
 //!
 //! The seller's shops (for `shop_cipher`) are fetched once and cached beside the token
-//! file as `<token file>.shops.json`; a selector that matches nothing refetches.
+//! file as the dot-file `.<token file name>.shops` (so no `tokens/*.json` glob matches it);
+//! a selector that matches nothing refetches.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -21,6 +22,7 @@ use crate::config::App;
 use crate::error::{ApiError, Error};
 use crate::secret::Secret;
 use crate::tiktok::{self, Answer};
+use crate::token_file::TokenFile;
 use crate::{expiry, url};
 
 pub const SHOPS_PATH: &str = "/authorization/202309/shops";
@@ -210,32 +212,28 @@ pub fn sign(secret: &str, path: &str, query: &[(&str, &str)], body: &[u8]) -> St
     sign_over(secret, &sign_input(path, query, body))
 }
 
-/// The seller a token file belongs to (the shop cache is kept per seller).
-pub fn open_id(token_response: &Value) -> &str {
-    token_response.pointer("/data/open_id").and_then(Value::as_str).unwrap_or_default()
-}
-
 /// The seller's shops, cached beside the token file.
 pub struct ShopList {
     cache: PathBuf,
     open_id: String,
     pub shops: Vec<Value>,
     pub fresh: bool,
+    /// When the cached list was fetched (Unix time), if it came from the cache.
+    pub fetched_at: Option<i64>,
 }
 
 impl ShopList {
-    /// `<token file>.shops.json` for the seller `open_id`, when it is there and theirs.
-    pub fn cached(token_file: &Path, open_id: &str) -> ShopList {
-        let mut name = token_file.as_os_str().to_os_string();
-        name.push(".shops.json");
-        let cache = PathBuf::from(name);
-        let shops = crate::token_file::read_capped(&cache)
+    /// The cached list of the seller `open_id`, when it is there and theirs.
+    pub fn cached(file: &TokenFile, open_id: &str) -> ShopList {
+        let cache = file.shop_cache_path();
+        let cached = crate::token_file::read_capped(&cache)
             .ok()
             .flatten()
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .filter(|v| v["open_id"] == open_id)
-            .and_then(|v| v["shops"].as_array().cloned());
-        ShopList { cache, open_id: open_id.into(), fresh: false, shops: shops.unwrap_or_default() }
+            .filter(|v| v["open_id"] == open_id);
+        let shops = cached.as_ref().and_then(|v| v["shops"].as_array().cloned()).unwrap_or_default();
+        let fetched_at = cached.as_ref().and_then(|v| v["fetched_at"].as_i64());
+        ShopList { cache, open_id: open_id.into(), fresh: false, shops, fetched_at }
     }
 
     pub fn is_cached(&self) -> bool {
@@ -248,13 +246,10 @@ impl ShopList {
         self.shops = client.authorized_shops(token)?;
         self.fresh = true;
         let text = json!({ "open_id": self.open_id, "fetched_at": expiry::now(), "shops": self.shops });
-        let temp = self.cache.with_extension(format!("{}.tmp", std::process::id()));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let written = options
-            .open(&temp)
+        let mut temp = self.cache.clone().into_os_string();
+        temp.push(format!(".{}.new", std::process::id()));
+        let temp = PathBuf::from(temp);
+        let written = crate::token_file::create_new_private(&temp)
             .and_then(|mut f| std::io::Write::write_all(&mut f, text.to_string().as_bytes()))
             .and_then(|()| std::fs::rename(&temp, &self.cache));
         if written.is_err() {

@@ -28,8 +28,8 @@ use crate::{expiry, open_api, tiktok};
 const CODE_LIFETIME: i64 = 30 * 60;
 const SCOPES: [&str; 4] =
     ["seller.authorization.info", "seller.shop.info", "seller.order.info", "seller.product.basic"];
-const OPEN_ID: &str = "7010736057180325637";
-const SELLER: &str = "Sandbox Test Shop";
+pub const OPEN_ID: &str = "7010736057180325637";
+pub const SELLER: &str = "Sandbox Test Shop";
 const REGION: &str = "GB";
 /// Query keys whose values are masked in the request log.
 const SECRET_KEYS: [&str; 5] = ["app_secret", "auth_code", "code", "refresh_token", "access_token"];
@@ -163,16 +163,23 @@ pub fn run(opts: &SandboxOptions) -> Result<(), Error> {
     };
     // With --latency, each request waits on a thread of its own, so that slow answers
     // overlap as they would at TikTok; the state is still changed one request at a time.
+    // How many requests are being answered at once, in each log line: a test sees from it
+    // that a client's requests overlapped.
+    let in_flight = &std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {
         for request in server.incoming_requests() {
             // Logged on arrival (before any --latency), so a test can act while it waits.
-            log_request(&request);
+            let now = in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            log_request(&request, now);
+            let done = move || in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             if opts.latency.is_zero() {
                 handle(request);
+                done();
             } else {
                 scope.spawn(move || {
                     std::thread::sleep(opts.latency);
-                    handle(request)
+                    handle(request);
+                    done();
                 });
             }
         }
@@ -257,7 +264,7 @@ impl Sandbox<'_> {
             app_key: &self.opts.app.key,
             service_id,
             state,
-            seller: SELLER,
+            seller: &self.opts.seller_name,
             region: REGION,
             redirect: &self.opts.redirect.to_string(),
             scopes: &SCOPES,
@@ -359,8 +366,8 @@ impl Sandbox<'_> {
             "access_token_expire_in": access_expires,
             "refresh_token": refresh_token,
             "refresh_token_expire_in": refresh_expires,
-            "open_id": OPEN_ID,
-            "seller_name": SELLER,
+            "open_id": self.opts.open_id,
+            "seller_name": self.opts.seller_name,
             "seller_base_region": REGION,
             "user_type": 0,
             "granted_scopes": SCOPES,
@@ -560,10 +567,11 @@ impl Sandbox<'_> {
 }
 
 /// One line on stderr per request, secrets masked.
-fn log_request(request: &Request) {
+fn log_request(request: &Request, in_flight: usize) {
     let target = request.url();
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    noteln!("sandbox: {} {}{}", request.method(), clean(path), masked_query(&url::parse_query(query)));
+    let query = masked_query(&url::parse_query(query));
+    noteln!("sandbox: {} {}{query} [in flight: {in_flight}]", request.method(), clean(path));
 }
 
 fn masked_query(params: &[(String, String)]) -> String {

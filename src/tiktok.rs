@@ -64,6 +64,13 @@ pub fn agent() -> Result<Agent, Error> {
     Ok(config.new_agent())
 }
 
+/// Where and as whom the token endpoints are called.
+pub struct Auth<'a> {
+    pub agent: &'a Agent,
+    pub base: &'a str,
+    pub app: &'a App,
+}
+
 /// A successful token response: parsed, its tokens checked and read, and the bytes as
 /// received (which the file keeps).
 pub struct TokenAnswer {
@@ -83,15 +90,11 @@ pub fn exchange_code(
     token_call(agent, auth_base, TOKEN_GET_PATH, app, ("auth_code", code), GRANT_AUTHORIZED_CODE, room)
 }
 
-/// `GET /api/v2/token/refresh`: a refresh token for new tokens.
-pub fn refresh(
-    agent: &Agent,
-    auth_base: &str,
-    app: &App,
-    refresh_token: &Secret,
-    room: &Room,
-) -> Result<TokenAnswer, Error> {
-    token_call(agent, auth_base, TOKEN_REFRESH_PATH, app, ("refresh_token", refresh_token), GRANT_REFRESH_TOKEN, room)
+/// `GET /api/v2/token/refresh`: a refresh token for new tokens. Only `Guard::renew`
+/// calls it, with the refresh token it read under the lock.
+pub fn refresh(auth: &Auth, refresh_token: &Secret, room: &Room) -> Result<TokenAnswer, Error> {
+    let (agent, base, app) = (auth.agent, auth.base, auth.app);
+    token_call(agent, base, TOKEN_REFRESH_PATH, app, ("refresh_token", refresh_token), GRANT_REFRESH_TOKEN, room)
 }
 
 /// Both token endpoints: a GET with the app's credentials, one grant and its type.

@@ -8,6 +8,13 @@
 //!   to one file shares one lock: `<the file the path finally names>.lock`.
 //! - `TokenFile::lock` is the only way to a `Guard`; the guard removes what dead earlier
 //!   runs left behind (and adopts a complete answer one of them wrote but never renamed).
+//!   A temporary file is this file's only when its name is exactly
+//!   `.<name>.<pid>.<random>.tmp`, so `acme` never touches `acme.us`'s; an answer is adopted
+//!   only when it is a complete token response of the same seller (`open_id`) and newer.
+//!   The directory is listed once per process and directory, so a fleet of N files costs
+//!   N, not N².
+//! - `Guard::renew` is the one refresh: it reads the file itself, under the lock, so a
+//!   renewal from tokens read before the lock cannot be written.
 //! - `Guard::reserve` is the only way to a `Reservation`: a newly created temporary file
 //!   (`O_EXCL`, 0600) in the target's directory, already filled to the size the new file
 //!   needs (twice the old one, 16 KiB at least), so a full disk is found before anything
@@ -15,18 +22,23 @@
 //! - `Reservation::spend` hands the token call a `Room`, which the token endpoints in
 //!   `tiktok` demand and nothing else can make: a code or refresh token can be spent only
 //!   while the lock is held and the room is there. The answer goes into the reserved file
-//!   the moment it is read (`Room::keep`, so a run killed from then on leaves it to be
-//!   adopted), then is laid out, flushed, renamed over the target, and the directory flushed. If that
+//!   the moment it is read (`Room::keep` lays it out there, so a run killed from then on
+//!   leaves it to be adopted, and the save only has to flush and rename it). If the save
 //!   still fails, the answer goes to `<name>.recovered-<unix time>` (0600) and the error
-//!   names it; if even that fails, the error says plainly that the seller must sign in
-//!   again (exit 5).
+//!   names it; if that fails too, the reserved file is kept and named (the next run that
+//!   can write there adopts it). Only an answer that exists nowhere is "sign in again"
+//!   (exit 5): the only copy of a spent grant's answer is never deleted.
 //!
 //! A symbolic link at the token path (into a secrets volume, say) is kept: the file it
-//! points to is what gets replaced. Dropping a reservation removes its temporary file.
+//! points to is what gets replaced. Dropping a reservation removes its temporary file,
+//! unless it holds the only copy of an answer.
 
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -34,13 +46,18 @@ use serde_json::Value;
 use crate::error::Error;
 use crate::expiry;
 use crate::json_text::pretty;
-use crate::secret::Secret;
-use crate::tiktok::TokenAnswer;
+use crate::secret::{Secret, clean};
+use crate::tiktok::{self, Auth, TokenAnswer};
 
 /// The largest token file (or recovery file) the tool reads.
 pub const MAX_FILE: u64 = 1024 * 1024;
 /// The least room reserved before a grant is spent.
 const MIN_RESERVE: u64 = 16 * 1024;
+/// Random bytes in a temporary file's name (8 characters of URL-safe base64).
+const TEMP_RANDOM_BYTES: usize = 6;
+const TEMP_RANDOM_CHARS: usize = 8;
+/// The latest expiry taken as real (9999-12-31): anything outside 0..=this is a corrupt file.
+const LATEST_EXPIRY: i64 = 253_402_300_799;
 
 /// The parts of a token response the tool itself uses.
 #[derive(Debug)]
@@ -62,7 +79,14 @@ impl Tokens {
                 .map(Secret::new)
                 .ok_or(format!("lacks data.{name}"))
         };
-        let time = |name: &str| data.get(name).and_then(Value::as_i64).ok_or(format!("lacks a numeric data.{name}"));
+        let time = |name: &str| {
+            let t = data.get(name).and_then(Value::as_i64).ok_or(format!("lacks a numeric data.{name}"))?;
+            if (0..=LATEST_EXPIRY).contains(&t) {
+                Ok(t)
+            } else {
+                Err(format!("has data.{name} = {t}, which is no time a token can expire at"))
+            }
+        };
         Ok(Tokens {
             refresh_token: text("refresh_token")?,
             access_token: text("access_token")?,
@@ -78,7 +102,7 @@ impl Tokens {
         }
         Err(Error::NeedLogin(format!(
             "the access token in `{}` expired {}, counting {} s for clock skew: run `tiktok-shop-auth refresh`",
-            path.display(),
+            shown(path),
             expiry::describe(self.access_expires_at, now),
             expiry::SKEW_MARGIN
         )))
@@ -91,10 +115,58 @@ impl Tokens {
         }
         Err(Error::NeedLogin(format!(
             "the refresh token in `{}` expired {}: run `tiktok-shop-auth login`",
-            path.display(),
+            shown(path),
             expiry::describe(self.refresh_expires_at, now)
         )))
     }
+
+    /// Whether `self` is a later answer than `other` (both of one seller): later expiries;
+    /// with the same expiries (two answers within one second), other tokens written later.
+    fn is_newer_than(&self, other: &Tokens, written_later: bool) -> bool {
+        let (mine, theirs) =
+            ((self.access_expires_at, self.refresh_expires_at), (other.access_expires_at, other.refresh_expires_at));
+        mine > theirs || mine == theirs && written_later && self.access_token != other.access_token
+    }
+}
+
+/// The seller a token response belongs to.
+pub fn open_id(value: &Value) -> &str {
+    value.pointer("/data/open_id").and_then(Value::as_str).unwrap_or_default()
+}
+
+/// A path as shown to a person: a file name is outside text too (control characters escaped).
+pub fn shown(path: &Path) -> String {
+    clean(&path.display().to_string())
+}
+
+/// What a path is, when it is not a regular file.
+pub fn kind_of(meta: &fs::Metadata) -> &'static str {
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+        if kind.is_block_device() || kind.is_char_device() {
+            return "a device";
+        }
+    }
+    "not a regular file"
+}
+
+/// One file on disk, whatever path names it: device and inode where there are such.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum FileId {
+    #[cfg(unix)]
+    Inode(u64, u64),
+    Path(PathBuf),
 }
 
 /// A checked token path and the file it finally names.
@@ -112,10 +184,10 @@ impl TokenFile {
     /// Checks the path before anything is spent: empty, trailing-slash, directory, device
     /// and FIFO paths are usage errors (exit 2).
     pub fn new(path: &Path) -> Result<TokenFile, Error> {
-        let shown = path.display();
         let usage = |why: &str| {
             Error::Usage(format!(
-                "the token file `{shown}` {why} (--token-file / TIKTOK_SHOP_TOKEN_FILE, or the FILE argument)"
+                "the token file `{}` {why} (--token-file / TIKTOK_SHOP_TOKEN_FILE, or the FILE argument)",
+                shown(path)
             ))
         };
         if path.as_os_str().is_empty() {
@@ -131,7 +203,7 @@ impl TokenFile {
         match fs::metadata(&target) {
             Ok(meta) if meta.is_dir() => return Err(usage("is a directory: give the name of a file in it")),
             Ok(meta) if !meta.is_file() => {
-                return Err(usage("is not a regular file (a device, FIFO or socket): give the name of a file"));
+                return Err(usage(&format!("is {}, not a regular file: give the name of a file", kind_of(&meta))));
             }
             _ => {}
         }
@@ -149,22 +221,64 @@ impl TokenFile {
         &self.path
     }
 
+    /// Which file this is, so that two names for one file count once.
+    pub fn id(&self) -> FileId {
+        #[cfg(unix)]
+        if let Ok(meta) = fs::metadata(&self.target) {
+            use std::os::unix::fs::MetadataExt;
+            return FileId::Inode(meta.dev(), meta.ino());
+        }
+        let dir = fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
+        FileId::Path(dir.join(&self.name))
+    }
+
     /// Where the lock lives: beside the file the path finally names.
     pub fn lock_path(&self) -> PathBuf {
         self.dir.join(format!("{}.lock", self.name))
     }
 
-    /// Reads and parses the file (capped at 1 MiB). A missing file means a login is needed
-    /// (exit 5); a file that is not a token response is reported with its path and never
-    /// overwritten.
+    /// The seller's shop list, cached beside the file the path finally names. A dot-file,
+    /// so that no glob written for token files (`tokens/*.json`) matches it.
+    pub fn shop_cache_path(&self) -> PathBuf {
+        let cache = self.dir.join(format!(".{}.shops", self.name));
+        // Where earlier versions kept it: moved on first use.
+        let old = self.dir.join(format!("{}.shops.json", self.name));
+        if !cache.exists() && fs::symlink_metadata(&old).is_ok_and(|m| m.is_file()) {
+            let _ = fs::rename(&old, &cache);
+        }
+        cache
+    }
+
+    /// The file as saved, with the newer answer a dead run left beside it taken into
+    /// account: adopted under the lock when the lock is free, else used as it is. For the
+    /// commands that only read (`status`, `token`, `api`, `exec`, `shops`).
     pub fn read(&self) -> Result<(Value, Tokens), Error> {
+        let saved = self.read_as_saved();
+        if self.leftovers().is_empty() {
+            return saved;
+        }
+        if let Ok(guard) = self.lock(Duration::ZERO) {
+            return guard.read();
+        }
+        // Another run holds the lock (or it cannot be made here): a complete, newer answer
+        // of the same seller is the truth all the same.
+        match (&saved, self.newest_leftover(saved.as_ref().ok())) {
+            (_, Some((_, bytes))) => parse_response(&bytes).map_err(|why| self.corrupt(why)),
+            _ => saved,
+        }
+    }
+
+    /// Reads and parses the file (capped at 1 MiB), as it is on disk. A missing file means
+    /// a login is needed (exit 5); a file that is not a token response is reported with its
+    /// path and never overwritten.
+    pub fn read_as_saved(&self) -> Result<(Value, Tokens), Error> {
         let bytes = match read_capped(&self.target) {
             Ok(Some(b)) => b,
             Ok(None) => return Err(self.corrupt(format!("is larger than {} KiB", MAX_FILE / 1024))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(Error::NeedLogin(format!(
                     "no token file at `{}`: run `tiktok-shop-auth login` first (or pass --token-file / set TIKTOK_SHOP_TOKEN_FILE)",
-                    self.path.display()
+                    shown(&self.path)
                 )));
             }
             Err(e) => return Err(Error::file("read the token file", &self.path, e)),
@@ -196,7 +310,7 @@ impl TokenFile {
                     return Err(Error::Local(format!(
                         "another tiktok-shop-auth has held the lock `{}` for over {} s, so nothing was spent; \
                          try again, raise --lock-wait, or if no such process is running check the file system supports locks",
-                        lock_path.display(),
+                        shown(&lock_path),
                         wait.as_secs()
                     )));
                 }
@@ -215,17 +329,63 @@ impl TokenFile {
     }
 
     fn temp_path(&self) -> Result<PathBuf, Error> {
-        let unique = format!("{}.{}", std::process::id(), crate::secret::random_urlsafe(6)?);
-        Ok(self.dir.join(format!(".{}.{unique}.tmp", self.name)))
+        let random = crate::secret::random_urlsafe(TEMP_RANDOM_BYTES)?;
+        Ok(self.dir.join(format!(".{}.{}.{random}.tmp", self.name, std::process::id())))
     }
 
+    /// Exactly `.<name>.<pid>.<random>.tmp`: `acme`'s never include `.acme.us.<pid>.<random>.tmp`.
     fn is_temp_name(&self, file_name: &str) -> bool {
-        file_name.strip_prefix(&format!(".{}.", self.name)).is_some_and(|rest| rest.ends_with(".tmp"))
+        let Some(rest) = file_name
+            .strip_prefix('.')
+            .and_then(|r| r.strip_prefix(self.name.as_str()))
+            .and_then(|r| r.strip_prefix('.'))
+        else {
+            return false;
+        };
+        let Some((pid, random)) = rest.strip_suffix(".tmp").and_then(|r| r.split_once('.')) else { return false };
+        !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && random.len() == TEMP_RANDOM_CHARS
+            && random.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
+
+    /// This file's temporary files that were there when this process first looked.
+    fn leftovers(&self) -> Vec<PathBuf> {
+        temp_names_in(&self.dir)
+            .iter()
+            .filter(|n| self.is_temp_name(n))
+            .map(|n| self.dir.join(n))
+            .filter(|p| fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+            .collect()
+    }
+
+    /// The newest leftover that is a complete token response of the file's seller and newer
+    /// than `saved` (any complete one when there is no readable file).
+    fn newest_leftover(&self, saved: Option<&(Value, Tokens)>) -> Option<(PathBuf, Vec<u8>)> {
+        let modified = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+        let current_modified = modified(&self.target);
+        let mut best: Option<(Tokens, Option<std::time::SystemTime>, PathBuf, Vec<u8>)> = None;
+        for path in self.leftovers() {
+            let Some(bytes) = read_capped(&path).ok().flatten() else { continue };
+            let Ok((value, tokens)) = parse_response(&bytes) else { continue };
+            let at = modified(&path);
+            let fits = match saved {
+                Some((current, current_tokens)) => {
+                    open_id(&value) == open_id(current) && tokens.is_newer_than(current_tokens, at >= current_modified)
+                }
+                None => true,
+            };
+            if fits && best.as_ref().is_none_or(|(b, b_at, _, _)| tokens.is_newer_than(b, at > *b_at)) {
+                best = Some((tokens, at, path, bytes));
+            }
+        }
+        best.map(|(_, _, path, bytes)| (path, bytes))
     }
 
     /// After a save failed with the grant spent: the answer to `<name>.recovered-<time>`
-    /// beside the target (else beside the path as given), or the plain truth.
-    fn recover_or_lose(&self, body: &[u8], cause: Error) -> Error {
+    /// beside the target (else beside the path as given); else the reserved file that
+    /// holds it, kept; else the plain truth.
+    fn recover_or_lose(&self, body: &[u8], cause: Error, kept: Option<&Path>) -> Error {
         let text = pretty(body);
         let stamp = expiry::now();
         let mut dirs = vec![(self.dir.clone(), self.name.clone())];
@@ -251,14 +411,43 @@ impl TokenFile {
             }
         }
         let why = last.map(|e| e.to_string()).unwrap_or_default();
+        if let Some(kept) = kept {
+            return Error::Kept {
+                cause: format!("{cause}; a recovery file could not be written either ({why})"),
+                kept: kept.to_path_buf(),
+            };
+        }
         Error::NeedLogin(format!(
-            "{cause}; writing the answer to a recovery file failed too ({why}): the grant was spent and the new tokens \
-             are lost, so the seller must sign in again with `tiktok-shop-auth login`"
+            "{cause}; writing the answer to a recovery file failed too ({why}), and it is nowhere else on disk: \
+             the grant was spent and the new tokens are lost, so the seller must sign in again with `tiktok-shop-auth login`"
         ))
     }
 }
 
-/// The token file's lock, held: the only way to read-for-update and to reserve room.
+/// The names in `dir` that could be a temporary file of some token file, listed once per
+/// process and directory: a fleet of N files in one directory lists it once, not N times.
+/// (Temporary files are made under their file's lock, so one seen here and gone by the time
+/// its lock is held was a live run's; one made after the listing is found by the next run.)
+fn temp_names_in(dir: &Path) -> Arc<Vec<String>> {
+    static LISTINGS: Mutex<Option<HashMap<PathBuf, Arc<Vec<String>>>>> = Mutex::new(None);
+    let list = || {
+        let names = fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with('.') && n.ends_with(".tmp"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Arc::new(names)
+    };
+    let Ok(mut listings) = LISTINGS.lock() else { return list() };
+    listings.get_or_insert_with(HashMap::new).entry(dir.to_path_buf()).or_insert_with(list).clone()
+}
+
+/// The token file's lock, held: the only way to read-for-update, to reserve room and to
+/// renew.
 pub struct Guard<'a> {
     file: &'a TokenFile,
     _lock: File,
@@ -267,7 +456,25 @@ pub struct Guard<'a> {
 impl Guard<'_> {
     /// The file as it is now that no one else can change it.
     pub fn read(&self) -> Result<(Value, Tokens), Error> {
-        self.file.read()
+        self.file.read_as_saved()
+    }
+
+    /// Spends the refresh token the file holds now (read here, under the lock, never
+    /// handed in) and saves the answer: the one way every command refreshes. A refresh
+    /// token TikTok no longer accepts is exit 5, file untouched.
+    pub fn renew(&self, auth: &Auth) -> Result<TokenAnswer, Error> {
+        let (_, tokens) = self.read()?;
+        let path = self.file.path();
+        tokens.check_refresh(path, expiry::now())?;
+        self.reserve()?.spend(|room| {
+            tiktok::refresh(auth, &tokens.refresh_token, room).map_err(|e| match e {
+                Error::TikTok(api) if tiktok::needs_new_login(api.code) => Error::NeedLogin(format!(
+                    "{api}: the refresh token in `{}` is no longer accepted; run `tiktok-shop-auth login` (the file was left as it was)",
+                    shown(path)
+                )),
+                other => other,
+            })
+        })
     }
 
     /// A new temporary file beside the target, filled to the size the answer will need.
@@ -278,7 +485,7 @@ impl Guard<'_> {
         let path = &self.file.path;
         let file =
             create_new_private(&temp).map_err(|e| Error::file("create a new file beside the token file", path, e))?;
-        let mut reservation = Reservation { file: self.file, temp, handle: file, saved: false };
+        let mut reservation = Reservation { file: self.file, temp, handle: file, done: false };
         // Spaces: a run killed before the final truncation still leaves valid JSON.
         let chunk = [b' '; 4096];
         let mut left = size;
@@ -293,68 +500,71 @@ impl Guard<'_> {
         Ok(reservation)
     }
 
-    /// Temporary files beside the target can only be a dead run's (they are made under
-    /// this lock): remove them, but adopt the newest one that holds a complete token
-    /// response newer than the token file (a run killed between write and rename).
+    /// This file's temporary files can only be dead runs' (they are made under this lock):
+    /// adopt the newest complete answer of the same seller that is newer than the file (a
+    /// run killed between answer and rename, or one whose save failed), and remove the
+    /// rest, except a complete answer of another seller, which is not this file's to delete.
     fn clear_leftovers(&self) {
-        let Ok(entries) = fs::read_dir(&self.file.dir) else { return };
-        let current = fs::metadata(&self.file.target).and_then(|m| m.modified()).ok();
-        // Read only when a leftover needs comparing: most locks find none.
-        let mut current_ok = None;
-        let mut best: Option<(std::time::SystemTime, PathBuf, Vec<u8>)> = None;
-        for entry in entries.flatten() {
-            if !self.file.is_temp_name(&entry.file_name().to_string_lossy()) {
+        let leftovers = self.file.leftovers();
+        if leftovers.is_empty() {
+            return;
+        }
+        let saved = self.file.read_as_saved().ok();
+        let best = self.file.newest_leftover(saved.as_ref());
+        for path in &leftovers {
+            if best.as_ref().is_some_and(|(b, _)| b == path) {
                 continue;
             }
-            let path = entry.path();
-            let Ok(meta) = fs::symlink_metadata(&path) else { continue };
-            if !meta.is_file() {
-                continue;
-            }
-            let modified = meta.modified().ok();
-            let complete = read_capped(&path).ok().flatten().filter(|b| parse_response(b).is_ok());
-            let newer = complete.is_some()
-                && (modified.is_some() && modified >= current
-                    || !*current_ok.get_or_insert_with(|| self.file.read().is_ok()));
-            match (complete, modified) {
-                (Some(bytes), Some(at)) if newer && best.as_ref().is_none_or(|(b, _, _)| at > *b) => {
-                    if let Some((_, older, _)) = best.replace((at, path, bytes)) {
-                        let _ = fs::remove_file(older);
-                    }
-                }
-                _ => {
-                    let _ = fs::remove_file(&path);
-                }
+            let other_seller =
+                read_capped(path).ok().flatten().and_then(|b| parse_response(&b).ok()).is_some_and(|(value, _)| {
+                    saved.as_ref().is_some_and(|(current, _)| open_id(&value) != open_id(current))
+                });
+            if other_seller {
+                noteln!(
+                    "tiktok-shop-auth: warning: `{}` holds another seller's tokens than `{}`; it was left where it is",
+                    shown(path),
+                    shown(&self.file.path)
+                );
+            } else {
+                let _ = fs::remove_file(path);
             }
         }
-        let Some((_, path, bytes)) = best else { return };
+        let Some((path, bytes)) = best else { return };
         match self.reserve().and_then(|r| r.install(&bytes)) {
-            Ok(_) => {
+            Ok(()) => {
                 let _ = fs::remove_file(&path);
                 noteln!(
                     "tiktok-shop-auth: `{}` now holds the newer tokens that an interrupted earlier run had written but not yet moved into place",
-                    self.file.path.display()
+                    shown(&self.file.path)
                 );
             }
             Err(e) => noteln!(
                 "tiktok-shop-auth: warning: an interrupted earlier run left newer tokens in `{}`, which could not be moved into place: {e}",
-                path.display()
+                shown(&path)
             ),
         }
     }
 }
 
 /// Proof, for the token endpoints, that their answer has somewhere to go: only
-/// `Reservation::spend` makes one. It also lets the answer be kept the moment it arrives.
-pub struct Room<'a>(&'a File);
+/// `Reservation::spend` makes one. The answer is laid out in the reserved file the moment
+/// it arrives (`keep`), so the save only flushes and renames it.
+pub struct Room<'a> {
+    file: &'a File,
+    /// The length of the answer laid out in the file, once `keep` has written it.
+    kept: Cell<Option<u64>>,
+}
 
 impl Room<'_> {
-    /// Writes an answer, as received, into the reserved file at once: from then on a run
-    /// killed before the save leaves it for the next run to adopt (the reserve's trailing
-    /// spaces keep it valid JSON). Best effort: the save that follows writes it properly.
-    pub fn keep(&self, answer: &[u8]) {
-        let mut file = self.0;
-        let _ = file.seek(SeekFrom::Start(0)).and_then(|_| file.write_all(answer));
+    /// Writes an answer, as received and pretty-printed, into the reserved file at once:
+    /// from then on a run killed before the rename leaves it for the next run to adopt (the
+    /// reserve's trailing spaces keep it valid JSON). Returns whether it is there.
+    pub fn keep(&self, answer: &[u8]) -> bool {
+        let text = pretty(answer);
+        let mut file = self.file;
+        let written = file.seek(SeekFrom::Start(0)).and_then(|_| file.write_all(&text)).and_then(|()| file.sync_data());
+        self.kept.set(written.ok().map(|()| text.len() as u64));
+        self.kept.get().is_some()
     }
 }
 
@@ -363,17 +573,31 @@ pub struct Reservation<'a> {
     file: &'a TokenFile,
     temp: PathBuf,
     handle: File,
-    saved: bool,
+    /// Renamed into place, or kept as the only copy of an answer: not to be removed.
+    done: bool,
 }
 
 impl Reservation<'_> {
-    /// Spends a grant (`call` is the token request) and saves its answer; on a failed save
-    /// the answer goes to a recovery file, and the error names it.
+    /// Spends a grant (`call` is the token request) and saves its answer. On a failed save
+    /// the answer goes to a recovery file, else stays in the reserved file; the error
+    /// names whichever holds it.
     pub fn spend(mut self, call: impl FnOnce(&Room) -> Result<TokenAnswer, Error>) -> Result<TokenAnswer, Error> {
-        let answer = call(&Room(&self.handle))?;
-        match self.save(&answer.body) {
+        let room = Room { file: &self.handle, kept: Cell::new(None) };
+        let answer = call(&room)?;
+        let kept = room.kept.get();
+        let result = match kept {
+            Some(len) => self.finish(len),
+            None => self.save(&answer.body),
+        };
+        match result {
             Ok(()) => Ok(answer),
-            Err(e) => Err(self.file.recover_or_lose(&answer.body, e)),
+            Err(e) => {
+                let kept = self.holds(&answer);
+                let error = self.file.recover_or_lose(&answer.body, e, kept.then_some(self.temp.as_path()));
+                // The only copy stays; a recovery file is a copy, so then this one goes.
+                self.done = matches!(error, Error::Kept { .. });
+                Err(error)
+            }
         }
     }
 
@@ -383,34 +607,59 @@ impl Reservation<'_> {
     }
 
     fn save(&mut self, json: &[u8]) -> Result<(), Error> {
-        let text = pretty(json);
+        let room = Room { file: &self.handle, kept: Cell::new(None) };
+        let kept = room.keep(json);
+        match room.kept.get() {
+            Some(len) if kept => self.finish(len),
+            _ => Err(Error::file(
+                "write the new token file beside",
+                &self.file.path,
+                io::Error::other("the reserved file could not be written"),
+            )),
+        }
+    }
+
+    /// The answer is laid out in the first `len` bytes: cut the rest, flush, rename.
+    fn finish(&mut self, len: u64) -> Result<(), Error> {
         let handle = &mut self.handle;
-        let written = handle
-            .seek(SeekFrom::Start(0))
-            .and_then(|_| handle.write_all(&text))
-            .and_then(|()| handle.set_len(text.len() as u64))
-            .and_then(|()| handle.sync_all());
+        let written = handle.set_len(len).and_then(|()| handle.sync_all());
         written.map_err(|e| Error::file("write the new token file beside", &self.file.path, e))?;
         fs::rename(&self.temp, &self.file.target)
             .map_err(|e| Error::file("replace the token file", &self.file.target, e))?;
-        self.saved = true;
+        self.done = true;
         sync_dir(&self.file.dir);
         Ok(())
+    }
+
+    /// Whether the reserved file, read back by its name, holds `answer` whole.
+    fn holds(&self, answer: &TokenAnswer) -> bool {
+        read_capped(&self.temp).ok().flatten().and_then(|b| parse_response(&b).ok()).is_some_and(|(_, t)| {
+            t.access_token == answer.tokens.access_token && t.refresh_token == answer.tokens.refresh_token
+        })
     }
 }
 
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
-        if !self.saved {
+        if !self.done {
             let _ = fs::remove_file(&self.temp);
         }
     }
 }
 
-/// The whole file, or `None` when it is larger than `MAX_FILE`.
+/// The whole file, or `None` when it is larger than `MAX_FILE`. Only regular files: a FIFO
+/// would never end, a device might not either.
 pub fn read_capped(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    let meta = fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(io::Error::other(format!("it is {}", kind_of(&meta))));
+    }
+    let file = File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("it is not a regular file"));
+    }
     let mut bytes = Vec::new();
-    File::open(path)?.take(MAX_FILE + 1).read_to_end(&mut bytes)?;
+    file.take(MAX_FILE + 1).read_to_end(&mut bytes)?;
     Ok((bytes.len() as u64 <= MAX_FILE).then_some(bytes))
 }
 
@@ -425,7 +674,8 @@ pub fn parse_response(bytes: &[u8]) -> Result<(Value, Tokens), String> {
     Ok((value, tokens))
 }
 
-fn create_new_private(path: &Path) -> io::Result<File> {
+/// A new file (never an existing path), 0600.
+pub fn create_new_private(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

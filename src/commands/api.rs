@@ -18,7 +18,7 @@ use crate::json_text::{compact, pretty};
 use crate::open_api::{self, Call, Client, ShopList};
 use crate::secret::{Secret, mask};
 use crate::tiktok::{self, Answer};
-use crate::token_file::TokenFile;
+use crate::token_file::{self, TokenFile};
 use crate::{expiry, output};
 
 /// The largest request body `--data` takes.
@@ -41,7 +41,7 @@ pub fn run(opts: &ApiOptions) -> Result<(), Error> {
     }
     let (value, mut tokens) =
         refresh::fresh_tokens(&file, 0, &agent, &opts.auth_base, Some(&opts.app), opts.lock_wait)?;
-    let mut shops = ShopList::cached(file.path(), open_api::open_id(&value));
+    let mut shops = ShopList::cached(&file, token_file::open_id(&value));
     call.shop_cipher = choose_cipher(opts, &mut shops, &client, &tokens.access_token)?;
     let mut replaced = false;
     let mut page = call.clone();
@@ -125,24 +125,21 @@ fn read_body(data: Option<&DataSource>) -> Result<Option<Vec<u8>>, Error> {
 }
 
 /// The `shop_cipher` to add: the `--shop` one; without `--shop`, a one-shop seller's on
-/// every path that takes one; never on `/authorization/*` and `/seller/*`, and never when
-/// the caller gave `-q shop_cipher=` themselves.
+/// every path that takes one; never on `/authorization/*` and `/seller/*`.
 fn choose_cipher(
     opts: &ApiOptions,
     shops: &mut ShopList,
     client: &Client,
     token: &Secret,
 ) -> Result<Option<String>, Error> {
-    let given = opts.query.iter().any(|(k, _)| k == "shop_cipher");
     let no_shop = open_api::takes_no_shop(&opts.path);
     match &opts.shop {
-        Some(_) if given => Err(Error::Usage("pass either --shop or -q shop_cipher=..., not both".into())),
         Some(_) if no_shop => Err(Error::Usage(format!(
             "--shop: `{}` takes no shop_cipher (authorization and seller APIs never do)",
             opts.path
         ))),
         Some(selector) => Ok(cipher_of(&shops.select(selector, client, token)?)),
-        None if given || no_shop => Ok(None),
+        None if no_shop => Ok(None),
         None => {
             if !shops.is_cached() {
                 shops.refetch(client, token)?;
@@ -204,14 +201,14 @@ fn show_head(answer: &Answer) {
 fn dry_run(opts: &ApiOptions, file: &TokenFile, client: &Client, mut call: Call) -> Result<(), Error> {
     let saved = file.read().ok();
     let token = saved.as_ref().map(|(_, t)| mask(t.access_token.expose()));
-    let open_id = saved.as_ref().map(|(v, _)| open_api::open_id(v)).unwrap_or_default();
-    let shops = ShopList::cached(file.path(), open_id);
-    if !opts.query.iter().any(|(k, _)| k == "shop_cipher") && !open_api::takes_no_shop(&call.path) {
+    let open_id = saved.as_ref().map(|(v, _)| token_file::open_id(v)).unwrap_or_default();
+    let shops = ShopList::cached(file, open_id);
+    if !open_api::takes_no_shop(&call.path) {
         call.shop_cipher = match &opts.shop {
             Some(selector) if !shops.is_cached() => {
                 return Err(Error::Usage(format!(
                     "--dry-run sends nothing, and no shop list is cached beside `{}` yet to find --shop `{selector}` in: \
-                     run `tiktok-shop-auth shops` once, or pass -q shop_cipher=...",
+                     run `tiktok-shop-auth shops` once",
                     file.path().display()
                 )));
             }

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::cli::{LoginOptions, RecoverOptions};
 use crate::error::Error;
-use crate::listener::{self, Redirect};
+use crate::listener::{self, Redirect, RedirectQuery};
 use crate::secret::{Secret, clean, random_urlsafe};
 use crate::token_file::{self, TokenFile};
 use crate::url::{self, HttpUrl};
@@ -137,33 +137,59 @@ fn print_summary(path: &std::path::Path, json: bool, value: &Value, headline: &s
 }
 
 /// `login --recover FILE`: a recovery file (or any saved token response) becomes the token
-/// file, under the lock, unless the token file already holds newer tokens.
+/// file, under the lock. Refused (exit 2, both files as they were): FILE is the token file
+/// itself under another name, is not a regular file, holds another seller's answer, or is
+/// older than what the token file holds.
 pub fn recover(opts: &RecoverOptions) -> Result<(), Error> {
     let file = TokenFile::new(&opts.token_file)?;
-    let from = opts.from.display();
+    let from = token_file::shown(&opts.from);
+    let refuse = |why: String| Error::Usage(format!("--recover `{from}` {why}; nothing was changed"));
+    let source = TokenFile::new(&opts.from).map_err(|_| match std::fs::metadata(&opts.from) {
+        Ok(meta) => refuse(format!("is {}, not a saved token response", token_file::kind_of(&meta))),
+        Err(e) => Error::file("read the file to recover", &opts.from, e),
+    })?;
+    if source.id() == file.id() {
+        return Err(refuse(format!(
+            "is the token file `{}` itself (the same file under another name)",
+            token_file::shown(file.path())
+        )));
+    }
     let bytes = match token_file::read_capped(&opts.from) {
         Ok(Some(bytes)) => bytes,
-        Ok(None) => return Err(Error::Usage(format!("--recover `{from}` is larger than a token response can be"))),
+        Ok(None) => return Err(refuse("is larger than a token response can be".into())),
         Err(e) => return Err(Error::file("read the file to recover", &opts.from, e)),
     };
-    let (value, tokens) =
-        token_file::parse_response(&bytes).map_err(|why| Error::Usage(format!("--recover `{from}` {why}")))?;
+    let (value, tokens) = token_file::parse_response(&bytes).map_err(&refuse)?;
     let guard = file.lock(opts.lock_wait)?;
-    if let Ok((_, current)) = guard.read()
-        && current.access_expires_at >= tokens.access_expires_at
-        && current.access_token != tokens.access_token
-    {
-        return Err(Error::Usage(format!(
-            "`{}` already holds newer tokens than `{from}` (access token expiring {}); nothing was changed",
-            file.path().display(),
-            expiry::describe(current.access_expires_at, expiry::now())
-        )));
+    if let Ok((current_value, current)) = guard.read() {
+        let (theirs, ours) = (token_file::open_id(&value), token_file::open_id(&current_value));
+        if theirs != ours {
+            return Err(refuse(format!(
+                "holds the tokens of another seller ({}, open_id {}) than `{}` ({}, open_id {})",
+                seller_name(&value),
+                clean(theirs),
+                token_file::shown(file.path()),
+                seller_name(&current_value),
+                clean(ours)
+            )));
+        }
+        if current.access_expires_at >= tokens.access_expires_at && current.access_token != tokens.access_token {
+            return Err(Error::Usage(format!(
+                "`{}` already holds newer tokens than `{from}` (access token expiring {}); nothing was changed",
+                token_file::shown(file.path()),
+                expiry::describe(current.access_expires_at, expiry::now())
+            )));
+        }
     }
     guard.reserve()?.install(&bytes)?;
     // The recovery file holds live tokens: once installed, it must not linger.
     let _ = std::fs::remove_file(&opts.from);
     print_summary(file.path(), opts.json, &value, "recovered and saved");
     Ok(())
+}
+
+fn seller_name(value: &Value) -> String {
+    clean(value.pointer("/data/seller_name").and_then(Value::as_str).unwrap_or("an unnamed seller"))
 }
 
 /// `login --manual`: no listener, no browser; the user pastes where the browser landed.
@@ -260,18 +286,15 @@ fn parse_pasted(text: &str, state: &str) -> Pasted {
         None => return Pasted::Code(Secret::new(text)),
     };
     let params = url::parse_query(query);
-    if let Some(got) = url::get(&params, "state")
-        && got != state
-    {
-        return Pasted::WrongState;
-    }
-    let error = url::get(&params, "error").filter(|e| !e.is_empty());
-    match (error, url::get(&params, "code").filter(|c| !c.is_empty() && *c != "null")) {
-        (None, Some(code)) => Pasted::Code(Secret::new(code)),
-        (Some(e), _) => Pasted::Denied(format!("TikTok Shop reported `{}`", clean(e))),
-        (None, None) => Pasted::Invalid(
+    if ["code", "state", "error"].iter().all(|k| url::get(&params, k).is_none()) {
+        return Pasted::Invalid(
             "that address has no code; paste the address the browser was sent to after authorizing".into(),
-        ),
+        );
+    }
+    match listener::parse_redirect(query, state, false) {
+        RedirectQuery::WrongState => Pasted::WrongState,
+        RedirectQuery::Code(code) => Pasted::Code(code),
+        RedirectQuery::Denied(reason) => Pasted::Denied(reason),
     }
 }
 
@@ -293,7 +316,8 @@ mod tests {
             parse_pasted("http://localhost:3017/?error=access_denied&code=null&state=S1", s),
             Pasted::Denied(_)
         ));
-        assert!(matches!(parse_pasted("http://localhost:3017/?state=S1&code=null", s), Pasted::Invalid(_)));
+        // The listener's parser: a code of `null` with the right state is TikTok's denial.
+        assert!(matches!(parse_pasted("http://localhost:3017/?state=S1&code=null", s), Pasted::Denied(_)));
         assert!(matches!(parse_pasted("http://localhost:3017/", s), Pasted::Invalid(_)));
         assert_eq!(parse_pasted("", s), Pasted::Empty);
     }

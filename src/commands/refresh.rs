@@ -5,7 +5,8 @@
 //! overlapping runs cannot both spend the same rotating refresh token and a full disk
 //! cannot cost one. `renew` is that locked path, shared with every command that refreshes.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -14,8 +15,8 @@ use crate::config::App;
 use crate::error::Error;
 use crate::expiry;
 use crate::secret::clean;
-use crate::tiktok::{self, TokenAnswer};
-use crate::token_file::{Guard, TokenFile, Tokens};
+use crate::tiktok::{self, Auth};
+use crate::token_file::{FileId, TokenFile, Tokens, shown};
 
 pub fn refresh(opts: &RefreshOptions) -> Result<(), Error> {
     let agent = tiktok::agent()?;
@@ -65,7 +66,7 @@ fn refresh_file(path: &Path, opts: &RefreshOptions, agent: &ureq::Agent) -> Resu
             now,
         });
     }
-    let answer = renew(&guard, &file, &tokens, agent, &opts.auth_base, &opts.app)?;
+    let answer = guard.renew(&Auth { agent, base: &opts.auth_base, app: &opts.app })?;
     Ok(Outcome {
         refreshed: true,
         seller: seller(&answer.json),
@@ -81,14 +82,48 @@ struct Pending {
     results: Vec<Option<Result<Outcome, Error>>>,
 }
 
+/// What one file of a fleet came to, for the tally.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tally {
+    Refreshed,
+    StillValid,
+    NeedsLogin,
+    Failed,
+}
+
+/// The files to refresh: each distinct file once, whatever names it is given by (the same
+/// name twice, a link and its target); a repeat is said on stderr and left out.
+fn distinct(files: &[PathBuf]) -> Vec<PathBuf> {
+    let mut seen: HashMap<FileId, &Path> = HashMap::new();
+    let mut out = Vec::new();
+    for path in files {
+        match TokenFile::new(path).map(|f| f.id()) {
+            Ok(id) => match seen.get(&id) {
+                Some(first) => noteln!(
+                    "tiktok-shop-auth: `{}` is the same file as `{}`: refreshed once",
+                    shown(path),
+                    shown(first)
+                ),
+                None => {
+                    seen.insert(id, path);
+                    out.push(path.clone());
+                }
+            },
+            // Reported as that file's failure, in its place.
+            Err(_) => out.push(path.clone()),
+        }
+    }
+    out
+}
+
 /// `refresh FILE...`: up to `--jobs` files at once on std threads sharing one agent (and
 /// so its connections), each under its own lock; a failure never stops the others. Lines
 /// come out in argument order, each as soon as it and all before it are done.
 fn fleet(opts: &RefreshOptions, agent: &ureq::Agent) -> Result<(), Error> {
-    let files = &opts.files;
+    let files = &distinct(&opts.files);
     let next = AtomicUsize::new(0);
     let pending = Mutex::new(Pending { printed: 0, results: files.iter().map(|_| None).collect() });
-    let tally = Mutex::new([0usize; 4]); // refreshed, still valid, need login, failed
+    let tally = Mutex::new(Vec::with_capacity(files.len()));
     std::thread::scope(|scope| {
         for _ in 0..opts.jobs.min(files.len()) {
             scope.spawn(|| {
@@ -102,7 +137,7 @@ fn fleet(opts: &RefreshOptions, agent: &ureq::Agent) -> Result<(), Error> {
                     while let Some(Some(result)) = results.get_mut(*printed).map(Option::take) {
                         let kind = report(&files[*printed], &result, opts.quiet);
                         if let Ok(mut t) = tally.lock() {
-                            t[kind] += 1;
+                            t.push(kind);
                         }
                         *printed += 1;
                     }
@@ -110,10 +145,14 @@ fn fleet(opts: &RefreshOptions, agent: &ureq::Agent) -> Result<(), Error> {
             });
         }
     });
-    let [refreshed, valid, login, failed] = tally.lock().map(|t| *t).unwrap_or_default();
+    let tally = tally.into_inner().unwrap_or_default();
+    let count = |kind: Tally| tally.iter().filter(|t| **t == kind).count();
+    let (login, failed) = (count(Tally::NeedsLogin), count(Tally::Failed));
     let summary = format!(
-        "{} token files: {refreshed} refreshed, {valid} still valid, {login} need a new login, {failed} failed",
-        files.len()
+        "{} token files: {} refreshed, {} still valid, {login} need a new login, {failed} failed",
+        files.len(),
+        count(Tally::Refreshed),
+        count(Tally::StillValid)
     );
     if !opts.quiet {
         outln!("{summary}");
@@ -125,9 +164,9 @@ fn fleet(opts: &RefreshOptions, agent: &ureq::Agent) -> Result<(), Error> {
     }
 }
 
-/// One line for one file (problems on stderr); returns its tally slot.
-fn report(path: &Path, result: &Result<Outcome, Error>, quiet: bool) -> usize {
-    let shown = path.display();
+/// One line for one file (problems on stderr); returns what it counts as.
+fn report(path: &Path, result: &Result<Outcome, Error>, quiet: bool) -> Tally {
+    let shown = shown(path);
     match result {
         Ok(o) => {
             if !quiet {
@@ -139,40 +178,17 @@ fn report(path: &Path, result: &Result<Outcome, Error>, quiet: bool) -> usize {
                 );
             }
             warn_if_ending(path, o.refresh_expires_at, o.now);
-            usize::from(!o.refreshed)
+            if o.refreshed { Tally::Refreshed } else { Tally::StillValid }
         }
-        Err(e) if e.exit_code() == 5 => {
+        Err(e @ Error::NeedLogin(_)) => {
             noteln!("{shown}: needs a new login: {e}");
-            2
+            Tally::NeedsLogin
         }
         Err(e) => {
             noteln!("{shown}: failed: {e}");
-            3
+            Tally::Failed
         }
     }
-}
-
-/// Spends `tokens`' refresh token under `guard` and saves the answer: the one way every
-/// command refreshes. A refresh token TikTok no longer accepts is exit 5, file untouched.
-pub fn renew(
-    guard: &Guard,
-    file: &TokenFile,
-    tokens: &Tokens,
-    agent: &ureq::Agent,
-    auth_base: &str,
-    app: &App,
-) -> Result<TokenAnswer, Error> {
-    let now = expiry::now();
-    tokens.check_refresh(file.path(), now)?;
-    let path = file.path().display();
-    guard.reserve()?.spend(|room| {
-        tiktok::refresh(agent, auth_base, app, &tokens.refresh_token, room).map_err(|e| match e {
-            Error::TikTok(api) if tiktok::needs_new_login(api.code) => Error::NeedLogin(format!(
-                "{api}: the refresh token in `{path}` is no longer accepted; run `tiktok-shop-auth login` (the file was left as it was)"
-            )),
-            other => other,
-        })
-    })
 }
 
 /// The token response and tokens to use now: the saved ones while the access token is
@@ -201,7 +217,7 @@ pub fn fresh_tokens(
         })?;
         noteln!(
             "tiktok-shop-auth: warning: the access token in `{}` expires {}; set TIKTOK_SHOP_APP_SECRET (or --app-secret-file) to have it refreshed",
-            file.path().display(),
+            shown(file.path()),
             expiry::describe(tokens.access_expires_at, now)
         );
         return Ok((value, tokens));
@@ -211,7 +227,7 @@ pub fn fresh_tokens(
     if expiry::remaining(tokens.access_expires_at, expiry::now()) > within {
         return Ok((value, tokens));
     }
-    let answer = renew(&guard, file, &tokens, agent, auth_base, app)?;
+    let answer = guard.renew(&Auth { agent, base: auth_base, app })?;
     Ok((answer.json, answer.tokens))
 }
 
@@ -230,7 +246,7 @@ pub fn replace_refused(
     if tokens.access_token != *used {
         return Ok(tokens);
     }
-    Ok(renew(&guard, file, &tokens, agent, auth_base, app)?.tokens)
+    Ok(guard.renew(&Auth { agent, base: auth_base, app })?.tokens)
 }
 
 /// How long before the refresh token's end `refresh` starts saying a login is coming due.
@@ -242,7 +258,7 @@ fn warn_if_ending(path: &Path, refresh_expires_at: i64, now: i64) {
     if refresh_expires_at - now < LOGIN_DUE_WARNING {
         noteln!(
             "tiktok-shop-auth: warning: the refresh token in `{}` ends {}; run `tiktok-shop-auth login` before then",
-            path.display(),
+            shown(path),
             expiry::describe(refresh_expires_at, now)
         );
     }

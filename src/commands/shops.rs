@@ -6,9 +6,9 @@ use serde_json::Value;
 
 use crate::cli::ShopsOptions;
 use crate::error::Error;
-use crate::open_api::{self, Client, ShopList};
+use crate::open_api::{Client, ShopList};
 use crate::secret::clean;
-use crate::token_file::TokenFile;
+use crate::token_file::{self, TokenFile};
 use crate::{expiry, summary, tiktok};
 
 pub fn run(opts: &ShopsOptions) -> Result<(), Error> {
@@ -17,7 +17,7 @@ pub fn run(opts: &ShopsOptions) -> Result<(), Error> {
     let (value, tokens) = file.read()?;
     tokens.check_access(file.path(), expiry::now())?;
     let client = Client { agent: &agent, base: &opts.api_base, app: &opts.app };
-    let mut list = ShopList::cached(file.path(), open_api::open_id(&value));
+    let mut list = ShopList::cached(&file, token_file::open_id(&value));
     list.refetch(&client, &tokens.access_token)?;
     let shops = list.shops;
     if opts.json {

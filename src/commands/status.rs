@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::cli::StatusOptions;
 use crate::error::Error;
 use crate::secret::clean;
-use crate::token_file::TokenFile;
+use crate::token_file::{TokenFile, kind_of, shown};
 use crate::{expiry, summary};
 
 pub fn status(opts: &StatusOptions) -> Result<(), Error> {
@@ -44,12 +44,20 @@ const REFRESH_EXPIRING: i64 = 30 * 86_400;
 
 /// One file's row: what it holds and its state.
 fn row(path: &Path, now: i64) -> Value {
-    let shown = path.display().to_string();
+    let shown = shown(path);
     let read = TokenFile::new(path).and_then(|f| f.read());
     let (value, tokens) = match read {
         Ok(ok) => ok,
         Err(e) => {
-            let state = if e.exit_code() == 5 { "needs login" } else { "corrupt" };
+            // Say what the path is: a directory or a FIFO is not a corrupt token file.
+            let state = match &e {
+                Error::NeedLogin(_) => "needs login".to_string(),
+                Error::CorruptTokenFile { .. } => "corrupt".to_string(),
+                Error::Usage(_) => std::fs::metadata(path)
+                    .map(|m| kind_of(&m).trim_start_matches("a ").to_string())
+                    .unwrap_or_else(|_| "not a file".into()),
+                _ => "unreadable".to_string(),
+            };
             return json!({ "token_file": shown, "state": state, "error": e.to_string() });
         }
     };
@@ -77,7 +85,7 @@ fn row(path: &Path, now: i64) -> Value {
     })
 }
 
-/// `status FILE...`: exit 1 for an unreadable or corrupt file, else 5 unless every access
+/// `status FILE...`: exit 1 for an unreadable or corrupt file (or one that is not a file), else 5 unless every access
 /// token is valid.
 fn many(opts: &StatusOptions) -> Result<(), Error> {
     let now = expiry::now();
@@ -108,7 +116,8 @@ fn many(opts: &StatusOptions) -> Result<(), Error> {
         }
     }
     let count = |state: &str| rows.iter().filter(|r| r["state"] == state).count();
-    let (corrupt, invalid) = (count("corrupt"), count("expired") + count("needs login"));
+    let invalid = count("expired") + count("needs login");
+    let corrupt = rows.iter().filter(|r| r["error"].is_string()).count() - count("needs login");
     match (corrupt, invalid) {
         (0, 0) => Ok(()),
         (0, n) => Err(Error::NeedLogin(format!(

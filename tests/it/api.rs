@@ -37,21 +37,54 @@ fn get_and_post_are_signed_over_the_body_and_printed_as_received() {
     // A body with spaces, escapes and non-ASCII: signed as the exact bytes sent, or the
     // sandbox answers 106001.
     let body = "{ \"order_status\" : \"UNPAID\",\n  \"note\": \"café ☂ \\u00e9  two  spaces\" }";
-    let out = api(&dir, &sandbox, &["POST", ORDERS, "-q", "page_size=5", "--data", body]);
+    let out = api(&dir, &sandbox, &["POST", ORDERS, "--query", "page_size=5", "--data", body]);
     check_exit(&out, 0);
     let orders = json(&out)["data"]["orders"].as_array().cloned().unwrap_or_default();
     check(orders.len() == 5 && orders.iter().all(|o| o["status"] == "UNPAID"), "filtered by the body", &out);
     // The same from a file and from stdin; METHOD defaults to POST with --data.
     fs::write(dir.path("body.json"), body).unwrap();
-    check_exit(&api(&dir, &sandbox, &[ORDERS, "-q", "page_size=1", "--data", "@body.json"]), 0);
-    let mut cmd = api_command(&dir, &sandbox, &[ORDERS, "-q", "page_size=1", "--data", "-"]);
+    check_exit(&api(&dir, &sandbox, &[ORDERS, "--query", "page_size=1", "--data", "@body.json"]), 0);
+    let mut cmd = api_command(&dir, &sandbox, &[ORDERS, "--query", "page_size=1", "--data", "-"]);
     cmd.stdin(fs::File::open(dir.path("body.json")).unwrap());
     check_exit(&run(cmd), 0);
     let out = api(&dir, &sandbox, &["POST", ORDERS, "--data", "{not json"]);
     check_exit(&out, 2);
     check_contains(&out.stderr, "not valid JSON", &out);
-    let out = api(&dir, &sandbox, &[ORDERS, "-q", "sign=x"]);
+    let out = api(&dir, &sandbox, &[ORDERS, "--query", "sign=x"]);
     check_exit(&out, 2);
+}
+
+/// `api` cannot spend a grant outside the lock, nor send the secret: the token endpoints
+/// and the keys that carry a grant or the secret are refused before anything is sent.
+#[test]
+fn api_refuses_the_token_endpoints_and_grant_keys_and_sends_nothing() {
+    let dir = TempDir::new("api-refuses");
+    let sandbox = logged_in(&dir, &[]);
+    let saved = read_json(&dir.path(FILE));
+    let refresh_token = saved["data"]["refresh_token"].as_str().unwrap().to_string();
+    let grant = format!("refresh_token={refresh_token}");
+    let before = sandbox.log().len();
+    let auth = sandbox.url();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["--api-base", &auth, "/api/v2/token/refresh", "--query", "grant_type=refresh_token", "--query", &grant],
+        vec!["--api-base", &auth, "/API/v2/token/get", "--query", "auth_code=x"],
+        vec!["/seller/202309/shops", "--query", "app_secret=zzzzzz"],
+        vec!["/seller/202309/shops", "--query", &grant],
+        vec!["/seller/202309/shops?auth_code=abc"],
+        vec![ORDERS, "--query", "shop_cipher=GCP_x"],
+    ];
+    for args in cases {
+        let out = run(tool(&dir, &[&["api"], args.as_slice()].concat()));
+        check_exit(&out, 2);
+        check_contains(&out.stderr, "nothing was sent", &out);
+        check_lacks(&out.stderr, &refresh_token, &out);
+        check_lacks(&out.stdout, "access_token", &out);
+    }
+    let out = api(&dir, &sandbox, &[ORDERS, "-q", "page_size=1"]);
+    check_exit(&out, 2);
+    check_contains(&out.stderr, "--query KEY=VALUE", &out);
+    check(sandbox.log().len() == before, "nothing reached the sandbox", &sandbox.log_out());
+    check(read_json(&dir.path(FILE)) == saved, "the token file is as it was", &out);
 }
 
 #[test]
@@ -61,25 +94,25 @@ fn shop_is_chosen_by_id_code_name_region_or_cipher_and_ambiguity_is_a_usage_erro
     for selector in
         ["7494000000000000002", "USLCSANDBOX2", "sandbox shop 2", "us", "GCP_sandboxCipherSaNdBoX0000000002"]
     {
-        let out = api(&dir, &sandbox, &["POST", ORDERS, "-q", "page_size=1", "--shop", selector]);
+        let out = api(&dir, &sandbox, &["POST", ORDERS, "--query", "page_size=1", "--shop", selector]);
         check_exit(&out, 0);
         check(json(&out)["data"]["orders"][0]["shop_id"] == "7494000000000000002", selector, &out);
     }
     let shops_calls = sandbox.count("GET /authorization/202309/shops");
     check(shops_calls == 1, "the shop list was fetched once and cached", &sandbox.log_out());
-    check(dir.path(&format!("{FILE}.shops.json")).exists(), "cached beside the token file", &sandbox.log_out());
+    check(dir.path(&format!(".{FILE}.shops")).exists(), "cached beside the token file", &sandbox.log_out());
     // Shops 1 and 7 are both in GB.
-    let out = api(&dir, &sandbox, &["POST", ORDERS, "-q", "page_size=1", "--shop", "GB"]);
+    let out = api(&dir, &sandbox, &["POST", ORDERS, "--query", "page_size=1", "--shop", "GB"]);
     check_exit(&out, 2);
     check_contains(&out.stderr, "matches 2 shops", &out);
     check_contains(&out.stderr, "7494000000000000001", &out);
     check_contains(&out.stderr, "7494000000000000007", &out);
-    let out = api(&dir, &sandbox, &["POST", ORDERS, "-q", "page_size=1", "--shop", "JP"]);
+    let out = api(&dir, &sandbox, &["POST", ORDERS, "--query", "page_size=1", "--shop", "JP"]);
     check_exit(&out, 2);
     check_contains(&out.stderr, "matches none", &out);
     check(sandbox.count("GET /authorization/202309/shops") == 2, "no match refetches once", &sandbox.log_out());
     // Several shops and no --shop: TikTok's 106013, with what to do.
-    let out = api(&dir, &sandbox, &["POST", ORDERS, "-q", "page_size=1"]);
+    let out = api(&dir, &sandbox, &["POST", ORDERS, "--query", "page_size=1"]);
     check_exit(&out, 1);
     check_contains(&out.stderr, "106013", &out);
     check_contains(&out.stderr, "choose one with --shop", &out);
@@ -90,7 +123,7 @@ fn shop_is_chosen_by_id_code_name_region_or_cipher_and_ambiguity_is_a_usage_erro
 fn a_one_shop_seller_gets_its_cipher_except_on_authorization_and_seller_paths() {
     let dir = TempDir::new("api-one-shop");
     let sandbox = logged_in(&dir, &[]);
-    check_exit(&api(&dir, &sandbox, &["POST", ORDERS, "-q", "page_size=1"]), 0);
+    check_exit(&api(&dir, &sandbox, &["POST", ORDERS, "--query", "page_size=1"]), 0);
     check_exit(&api(&dir, &sandbox, &["/product/202309/products/1729382476852921560"]), 0);
     // The sandbox refuses a shop_cipher on these paths, as TikTok wants it left off.
     check_exit(&api(&dir, &sandbox, &["/authorization/202309/shops"]), 0);
@@ -112,7 +145,7 @@ fn a_one_shop_seller_gets_its_cipher_except_on_authorization_and_seller_paths() 
 fn paginate_follows_next_page_token_to_the_last_page_as_json_lines() {
     let dir = TempDir::new("api-paginate");
     let sandbox = logged_in(&dir, &["--orders", "25"]);
-    let out = api(&dir, &sandbox, &["POST", ORDERS, "-q", "page_size=10", "--paginate", "--data", "{}"]);
+    let out = api(&dir, &sandbox, &["POST", ORDERS, "--query", "page_size=10", "--paginate", "--data", "{}"]);
     check_exit(&out, 0);
     let pages: Vec<Value> = out.stdout.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
     check(pages.len() == 3, "three pages, one line each", &out);
@@ -156,9 +189,9 @@ fn http_429_is_retried_for_get_and_never_for_post() {
     check_contains(&out.stderr.to_ascii_lowercase(), "retry-after: 1", &out);
     check_contains(&out.stderr, "trying again in 1 s", &out);
     check(sandbox.count("GET /seller/202309/shops") == 3, "one call, then a 429 and its retry", &sandbox.log_out());
-    let cipher = "shop_cipher=GCP_sandboxCipherSaNdBoX0000000001";
+    let cipher = "GCP_sandboxCipherSaNdBoX0000000001";
     check_exit(&api(&dir, &sandbox, &["/seller/202309/shops"]), 0);
-    let out = api(&dir, &sandbox, &["POST", ORDERS, "-q", "page_size=1", "-q", cipher, "--data", "{}"]);
+    let out = api(&dir, &sandbox, &["POST", ORDERS, "--query", "page_size=1", "--shop", cipher, "--data", "{}"]);
     check_exit(&out, 1);
     check_contains(&out.stderr, "HTTP 429", &out);
     check(sandbox.count(&format!("POST {ORDERS}")) == 1, "a POST is sent once", &sandbox.log_out());
@@ -203,7 +236,7 @@ fn dry_run_sends_nothing_and_shows_neither_the_secret_nor_the_token() {
     let sandbox = logged_in(&dir, &[]);
     let token = read_json(&dir.path(FILE))["data"]["access_token"].as_str().unwrap().to_string();
     let before = sandbox.log().lines().count();
-    let out = api(&dir, &sandbox, &["POST", ORDERS, "-q", "page_size=2", "--data", "{\"a\": \"é\"}", "--dry-run"]);
+    let out = api(&dir, &sandbox, &["POST", ORDERS, "--query", "page_size=2", "--data", "{\"a\": \"é\"}", "--dry-run"]);
     check_exit(&out, 0);
     for needle in [
         &format!("POST {}{ORDERS}?app_key={APP_KEY}&timestamp=", sandbox.url()),
@@ -281,8 +314,8 @@ fn exec_refreshes_a_token_expiring_soon_when_it_has_the_secret() {
 fn a_stale_shop_cache_is_refetched_on_106013() {
     let dir = TempDir::new("api-stale-cache");
     let sandbox = logged_in(&dir, &[]);
-    check_exit(&api(&dir, &sandbox, &["POST", ORDERS, "-q", "page_size=1"]), 0);
-    let cache = dir.path(&format!("{FILE}.shops.json"));
+    check_exit(&api(&dir, &sandbox, &["POST", ORDERS, "--query", "page_size=1"]), 0);
+    let cache = dir.path(&format!(".{FILE}.shops"));
     let mut cached: Value = serde_json::from_slice(&fs::read(&cache).unwrap()).unwrap();
     let one = cached["shops"][0].clone();
     let mut other = one.clone();
@@ -290,7 +323,7 @@ fn a_stale_shop_cache_is_refetched_on_106013() {
     other["cipher"] = "GCP_gone".into();
     cached["shops"] = Value::Array(vec![one, other]);
     fs::write(&cache, cached.to_string()).unwrap();
-    let out = api(&dir, &sandbox, &["POST", ORDERS, "-q", "page_size=1"]);
+    let out = api(&dir, &sandbox, &["POST", ORDERS, "--query", "page_size=1"]);
     check_exit(&out, 0);
     check(sandbox.count("GET /authorization/202309/shops") == 2, "refetched once", &sandbox.log_out());
     check(out.stdout.matches("\"code\"").count() == 1, "only the good answer is printed", &out);

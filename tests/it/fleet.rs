@@ -82,6 +82,30 @@ fn jobs_1_and_jobs_8_come_to_the_same_outcome() {
     check_exit(&out, 2);
 }
 
+/// `--jobs N` really runs N files at once: the sandbox, whose answers are late, sees N
+/// refreshes in flight together; `--jobs 1` one at a time.
+#[test]
+fn jobs_n_has_n_refreshes_in_flight_at_once() {
+    let dir = TempDir::new("fleet-concurrent");
+    let (sandbox, files) = sellers(&dir, 4, &["--latency", "400ms"]);
+    let names: Vec<&str> = files.iter().map(String::as_str).collect();
+    let max_in_flight = |sandbox: &Sandbox| {
+        sandbox
+            .log()
+            .lines()
+            .filter(|l| l.contains("/api/v2/token/refresh"))
+            .filter_map(|l| l.rsplit("[in flight: ").next()?.trim_end_matches(']').parse::<usize>().ok())
+            .max()
+            .unwrap_or(0)
+    };
+    check_exit(&run(fleet(&dir, &sandbox, &["--jobs", "1"], &names)), 0);
+    check(max_in_flight(&sandbox) == 1, "--jobs 1: one at a time", &sandbox.log_out());
+    check_exit(&run(fleet(&dir, &sandbox, &["--jobs", "4"], &names)), 0);
+    check(max_in_flight(&sandbox) == 4, "--jobs 4: four at once", &sandbox.log_out());
+    check_exit(&run(fleet(&dir, &sandbox, &["--jobs", "2"], &names)), 0);
+    check(sandbox.count("/api/v2/token/refresh") == 12, "every file each time", &sandbox.log_out());
+}
+
 /// Three fleet refreshes at once over the same six files: the per-file locks make them
 /// take turns, and every saved refresh token still works afterwards.
 #[test]

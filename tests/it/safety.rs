@@ -173,7 +173,7 @@ fn in_small_tmpfs(dir: &TempDir, size_kib: u32, seed: Option<&Path>, cmd: Comman
         .arg(&fs_dir)
         .output();
     if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("SKIPPED: a full file system needs `unshare --mount` and tmpfs mounts, which are not allowed here");
+        skip("a full file system needs `unshare --mount` and tmpfs mounts, which are not allowed here");
         return None;
     }
     let script = r#"set -e
@@ -441,14 +441,24 @@ fn a_save_that_fails_after_the_spend_leaves_a_recovery_file_that_recover_install
     check(fs::read(dir.path(FILE)).unwrap() == before, "the newer file is untouched", &out);
 }
 
-/// When neither the token file nor a recovery file can be written after the spend, the
-/// message says the grant is gone (exit 5), rather than "try again".
+/// Starts a refresh of `token` (as an unprivileged user, so that directory permissions
+/// count) against a sandbox whose answers are late, and runs `meanwhile` once the refresh
+/// token has reached the sandbox, so while the spend is under way.
 #[cfg(unix)]
-#[test]
-fn a_spent_grant_that_cannot_be_kept_anywhere_is_exit_5() {
+fn refresh_while(dir: &TempDir, sandbox: &Sandbox, token: &Path, meanwhile: impl FnOnce()) -> Out {
+    let cmd = unprivileged(sandbox.command(dir, "refresh", &["--token-file", token.to_str().unwrap()]), dir);
+    let command = command_line(&cmd);
+    let child = spawn_quiet(cmd);
+    sandbox.wait_for("/api/v2/token/refresh", 1);
+    meanwhile();
+    finish(child, &command)
+}
+
+/// A logged-in token file in `tokens/` owned by the unprivileged user, for `refresh_while`.
+#[cfg(unix)]
+fn owned_token_dir(dir: &TempDir) -> (Sandbox, PathBuf) {
     use std::os::unix::fs::PermissionsExt;
-    let dir = TempDir::public("safety-lost");
-    let sandbox = logged_in(&dir, &["--latency", "700ms"]);
+    let sandbox = logged_in(dir, &["--latency", "700ms"]);
     let tokens = dir.path("tokens");
     fs::create_dir(&tokens).unwrap();
     fs::rename(dir.path(FILE), tokens.join(FILE)).unwrap();
@@ -456,13 +466,97 @@ fn a_spent_grant_that_cannot_be_kept_anywhere_is_exit_5() {
         let _ = std::os::unix::fs::chown(p, Some(65534), Some(65534));
     }
     fs::set_permissions(&tokens, fs::Permissions::from_mode(0o755)).unwrap();
-    let token = tokens.join(FILE);
-    let cmd = unprivileged(sandbox.command(&dir, "refresh", &["--token-file", token.to_str().unwrap()]), &dir);
+    (sandbox, tokens.join(FILE))
+}
+
+fn kept_files(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect()
+}
+
+/// The directory turns read-only while the refresh token is being spent: neither the token
+/// file nor a recovery file can be written, and the answer stays in the reserved temporary
+/// file, named in the error (exit 1, not "sign in again"). The next run in a writable
+/// directory moves it into place, and its refresh token is the live one.
+#[cfg(unix)]
+#[test]
+fn a_read_only_directory_after_the_spend_keeps_the_answer_for_the_next_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::public("safety-readonly");
+    let (sandbox, token) = owned_token_dir(&dir);
+    let tokens = token.parent().unwrap().to_path_buf();
+    let out = refresh_while(&dir, &sandbox, &token, || {
+        fs::set_permissions(&tokens, fs::Permissions::from_mode(0o555)).unwrap();
+    });
+    fs::set_permissions(&tokens, fs::Permissions::from_mode(0o755)).unwrap();
+    check_exit(&out, 1);
+    let kept = kept_files(&tokens);
+    check(kept.len() == 1, &format!("the answer is kept: {kept:?}"), &out);
+    check_contains(&out.stderr, &kept[0], &out);
+    check_contains(&out.stderr, "not deleted", &out);
+    check_lacks(&out.stderr, "sign in again", &out);
+    let out = run(unprivileged(sandbox.command(&dir, "refresh", &["--token-file", token.to_str().unwrap()]), &dir));
+    check_exit(&out, 0);
+    check_contains(&out.stderr, "interrupted earlier run", &out);
+    check(kept_files(&tokens).is_empty(), "moved into place", &out);
+}
+
+/// The save fails after the spend (the target became a directory) and no recovery file can
+/// be made (every name it could take is taken): the answer is kept in the reserved file,
+/// where it was laid out the moment it arrived, and not deleted although it could be. The
+/// next run installs it.
+#[test]
+fn a_failed_save_with_no_recovery_file_keeps_the_answer_it_was_given() {
+    let dir = TempDir::new("safety-keep");
+    let sandbox = logged_in(&dir, &["--latency", "700ms"]);
+    let cmd = sandbox.command(&dir, "refresh", &[]);
     let command = command_line(&cmd);
     let child = spawn_quiet(cmd);
     sandbox.wait_for("/api/v2/token/refresh", 1);
-    fs::set_permissions(&tokens, fs::Permissions::from_mode(0o555)).unwrap();
+    fs::remove_file(dir.path(FILE)).unwrap();
+    fs::create_dir(dir.path(FILE)).unwrap();
+    let blockers: Vec<PathBuf> = (now() - 2..now() + 120).map(|t| dir.path(&format!("{FILE}.recovered-{t}"))).collect();
+    for b in &blockers {
+        fs::create_dir(b).unwrap();
+    }
     let out = finish(child, &command);
+    check_exit(&out, 1);
+    let kept = temp_leftovers(&dir.0);
+    check(kept.len() == 1, &format!("the answer is kept: {kept:?}"), &out);
+    check_contains(&out.stderr, &kept[0], &out);
+    let answer = read_json(&dir.path(&kept[0]));
+    check(answer["data"]["refresh_token"].is_string(), "a whole token response", &out);
+    fs::remove_dir(dir.path(FILE)).unwrap();
+    for b in &blockers {
+        fs::remove_dir(b).unwrap();
+    }
+    let out = run(tool(&dir, &["status"]));
+    check_exit(&out, 0);
+    check_contains(&out.stderr, "interrupted earlier run", &out);
+    check(read_json(&dir.path(FILE)) == answer, "the kept answer is the token file", &out);
+    check_exit(&run(sandbox.command(&dir, "refresh", &[])), 0);
+}
+
+/// Exit 5 ("sign in again") is for an answer that exists nowhere: here the reserved file is
+/// deleted from under the run and the directory made read-only while the refresh token is
+/// spent.
+#[cfg(unix)]
+#[test]
+fn a_spent_grant_whose_answer_exists_nowhere_is_exit_5() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::public("safety-lost");
+    let (sandbox, token) = owned_token_dir(&dir);
+    let tokens = token.parent().unwrap().to_path_buf();
+    let out = refresh_while(&dir, &sandbox, &token, || {
+        for name in kept_files(&tokens) {
+            fs::remove_file(tokens.join(name)).unwrap();
+        }
+        fs::set_permissions(&tokens, fs::Permissions::from_mode(0o555)).unwrap();
+    });
     fs::set_permissions(&tokens, fs::Permissions::from_mode(0o755)).unwrap();
     check_exit(&out, 5);
     check_contains(&out.stderr, "must sign in again", &out);

@@ -43,9 +43,9 @@ echo "== tiktok-shop-auth status"
 echo "== tiktok-shop-auth shops"
 "$bin" shops
 echo
-echo "== tiktok-shop-auth api POST /order/202309/orders/search -q page_size=2 --data '{\"order_status\": \"AWAITING_SHIPMENT\"}'"
+echo "== tiktok-shop-auth api POST /order/202309/orders/search --query page_size=2 --data '{\"order_status\": \"AWAITING_SHIPMENT\"}'"
 echo "   (signed over the body; the one shop's cipher added; the answer as TikTok sent it)"
-"$bin" api POST /order/202309/orders/search -q page_size=2 --data '{"order_status": "AWAITING_SHIPMENT"}'
+"$bin" api POST /order/202309/orders/search --query page_size=2 --data '{"order_status": "AWAITING_SHIPMENT"}'
 echo
 echo "== tiktok-shop-auth api /seller/202309/shops --dry-run   (nothing sent: what would be, and the signature's input)"
 "$bin" api /seller/202309/shops --dry-run
