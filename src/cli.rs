@@ -217,7 +217,7 @@ tiktok-shop-auth api: a signed call to any Open API endpoint, like `gh api`
 
 USAGE:
     tiktok-shop-auth api [METHOD] PATH [--query KEY=VALUE]... [--shop SELECTOR]
-                         [--data JSON | --data @FILE | --data -] [--paginate] [--include] [--dry-run]
+                         [--data JSON | --data @FILE | --data -] [--paginate [--max-pages N]] [--include] [--dry-run]
 
     tiktok-shop-auth api /seller/202309/shops
     tiktok-shop-auth api POST /order/202309/orders/search --query page_size=50 --shop GB \\
@@ -240,7 +240,10 @@ OPTIONS:
                               path but /authorization/* and /seller/*, which never take one
     --data JSON | @FILE | -   the JSON body, sent and signed byte for byte as given
     --paginate                follow data.next_page_token (sent back as page_token) to the last
-                              page, printing each page as one line of compact JSON (JSON Lines)
+                              page, printing each page as one line of compact JSON (JSON Lines);
+                              a token seen before stops it (exit 1, naming the token)
+    --max-pages N             with --paginate: stop after N pages, exit 1 if more were to follow
+                              [default: 10000]
     --include                 print each answer's HTTP status and headers on stderr
     --dry-run                 send nothing: print the method, the signed URL, the headers (token
                               masked), the body and the signature's input with the secret masked
@@ -346,7 +349,9 @@ OPTIONS:
     --fault KIND              test hook, off by default: the token endpoints answer with
                               html-502, empty, truncated, ip-denied (code 36009033), or echo
                               (an error whose message repeats the request, secrets and
-                              terminal escapes included)
+                              terminal escapes included); or the order search answers
+                              repeat-page (the same next_page_token every time) or
+                              cycle-pages (tokens A, B, A, ...)
     --latency DURATION        test hook, off by default: wait this long before every answer
                               (20ms, 1s); requests then overlap
     --shops N                 how many shops the test seller has        [default: 1]
@@ -409,9 +414,14 @@ pub struct ApiOptions {
     pub shop: Option<String>,
     pub data: Option<DataSource>,
     pub paginate: bool,
+    /// `--paginate` stops (exit 1) after this many pages.
+    pub max_pages: u64,
     pub include: bool,
     pub dry_run: bool,
 }
+
+/// `api --paginate`'s page cap when `--max-pages` is not given.
+pub const DEFAULT_MAX_PAGES: u64 = 10_000;
 
 pub struct ExecOptions {
     pub app_key: Option<String>,
@@ -483,6 +493,17 @@ pub enum Fault {
     Truncated,
     IpDenied,
     Echo,
+    /// Open API: every page of orders names the same `next_page_token`.
+    RepeatPage,
+    /// Open API: the pages of orders name tokens A, B, A, ...
+    CyclePages,
+}
+
+impl Fault {
+    /// Whether the token endpoints answer with this fault (the others are the Open API's).
+    pub fn on_token_endpoints(self) -> bool {
+        !matches!(self, Fault::RepeatPage | Fault::CyclePages)
+    }
 }
 
 pub struct SandboxOptions {
@@ -768,6 +789,13 @@ const TOKEN_PATHS: &str = "/api/v2/token/";
 fn parse_api(args: &mut Arguments) -> Result<ApiOptions, Error> {
     let c = "api";
     let paginate = args.contains("--paginate");
+    let max_pages: u64 = args
+        .opt_value_from_str("--max-pages")
+        .map_err(|_| Error::Usage("--max-pages must be a whole number of at least 1".into()))?
+        .unwrap_or(DEFAULT_MAX_PAGES);
+    if max_pages == 0 {
+        return Err(Error::Usage("--max-pages must be a whole number of at least 1".into()));
+    }
     let include = args.contains("--include");
     let dry_run = args.contains("--dry-run");
     let shop = string(args, c, "--shop")?;
@@ -841,6 +869,7 @@ fn parse_api(args: &mut Arguments) -> Result<ApiOptions, Error> {
         shop,
         data,
         paginate,
+        max_pages,
         include,
         dry_run,
     })
@@ -909,9 +938,11 @@ fn parse_sandbox(args: &mut Arguments) -> Result<SandboxOptions, Error> {
         Some("truncated") => Some(Fault::Truncated),
         Some("ip-denied") => Some(Fault::IpDenied),
         Some("echo") => Some(Fault::Echo),
+        Some("repeat-page") => Some(Fault::RepeatPage),
+        Some("cycle-pages") => Some(Fault::CyclePages),
         Some(other) => {
             return Err(Error::Usage(format!(
-                "--fault `{other}` is not one of html-502, empty, truncated, ip-denied, echo"
+                "--fault `{other}` is not one of html-502, empty, truncated, ip-denied, echo, repeat-page, cycle-pages"
             )));
         }
     };

@@ -36,6 +36,9 @@ const SECRET_KEYS: [&str; 5] = ["app_secret", "auth_code", "code", "refresh_toke
 
 /// The largest request body the sandbox reads.
 const MAX_REQUEST_BODY: u64 = 1024 * 1024;
+/// The code a body over `MAX_REQUEST_BODY` is answered with (HTTP 413): not TikTok's
+/// (its limit and code are not documented), and never the signature's 106001.
+const REQUEST_TOO_LARGE: i64 = 41_300;
 const ORDER_STATUSES: [&str; 6] =
     ["UNPAID", "AWAITING_SHIPMENT", "AWAITING_COLLECTION", "IN_TRANSIT", "DELIVERED", "COMPLETED"];
 const REGIONS: [&str; 6] = ["GB", "US", "DE", "FR", "ES", "IT"];
@@ -223,7 +226,14 @@ impl Sandbox<'_> {
             .map(|h| h.value.as_str().to_string());
         let path = path.to_string();
         let mut body = Vec::new();
-        let _ = request.as_reader().take(MAX_REQUEST_BODY).read_to_end(&mut body);
+        let reader = request.as_reader();
+        let _ = reader.take(MAX_REQUEST_BODY + 1).read_to_end(&mut body);
+        if body.len() as u64 > MAX_REQUEST_BODY {
+            // Read the rest (bounded) so the client reads this answer instead of a reset.
+            let _ = std::io::copy(&mut reader.take(64 * MAX_REQUEST_BODY), &mut std::io::sink());
+            let message = format!("request too large: the sandbox takes bodies up to {} KiB", MAX_REQUEST_BODY / 1024);
+            return self.send_api(request, 413, REQUEST_TOO_LARGE, &message, Value::Null);
+        }
         let method = request.method().as_str().to_string();
         match (is_get, path.as_str()) {
             (true, "/open/authorize") => self.authorize(request, &params),
@@ -301,7 +311,7 @@ impl Sandbox<'_> {
     /// The checks both token endpoints share: test faults, then the app's credentials and
     /// the grant type. `Err` is the answer already sent.
     fn check_token_call(&self, request: Request, params: &[(String, String)], grant_type: &str) -> Result<Request, ()> {
-        if let Some(fault) = self.opts.fault {
+        if let Some(fault) = self.opts.fault.filter(|f| f.on_token_endpoints()) {
             self.send_fault(request, fault, params);
             return Err(());
         }
@@ -495,8 +505,13 @@ impl Sandbox<'_> {
             .filter(|i| status.is_none_or(|s| ORDER_STATUSES[i % ORDER_STATUSES.len()] == s))
             .collect();
         let page: Vec<Value> = matching.iter().skip(offset).take(page_size).map(|i| order_json(*i, shop)).collect();
-        let next =
-            if offset + page_size < matching.len() { format!("pt_{}", offset + page_size) } else { String::new() };
+        let next = match self.opts.fault {
+            // A server that never ends: the same token, or two in turn.
+            Some(Fault::RepeatPage) => "pt_1".to_string(),
+            Some(Fault::CyclePages) => if offset == 1 { "pt_2" } else { "pt_1" }.to_string(),
+            _ if offset + page_size < matching.len() => format!("pt_{}", offset + page_size),
+            _ => String::new(),
+        };
         Ok(json!({ "orders": page, "next_page_token": next, "total_count": matching.len() }))
     }
 
@@ -562,6 +577,8 @@ impl Sandbox<'_> {
             Fault::Empty => self.send(request, 200, "application/json", String::new(), &[]),
             Fault::Truncated => self.send(request, 200, "application/json", r#"{"code":0,"message":"success","request_id":"2026","data":{"access_token":"TTP_"#.into(), &[]),
             Fault::IpDenied => self.send_api(request, 200, 36009033, "Access denied. Your IP address is not in the IP allow list configured for this app.", Value::Null),
+            // The Open API's faults are answered by its routes; never sent from here.
+            Fault::RepeatPage | Fault::CyclePages => self.send_api(request, 500, 1, "not a token-endpoint fault", Value::Null),
         }
     }
 }

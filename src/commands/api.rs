@@ -7,6 +7,7 @@
 //! a line with `--paginate`, each page written out before the next is fetched, so memory
 //! stays flat however many pages); TikTok's error goes to stderr, exit 1.
 
+use std::collections::HashSet;
 use std::io::Read;
 
 use serde_json::Value;
@@ -16,7 +17,7 @@ use crate::commands::refresh;
 use crate::error::Error;
 use crate::json_text::{compact, pretty};
 use crate::open_api::{self, Call, Client, ShopList};
-use crate::secret::{Secret, mask};
+use crate::secret::{Secret, clean, mask};
 use crate::tiktok::{self, Answer};
 use crate::token_file::{self, TokenFile};
 use crate::{expiry, output};
@@ -45,6 +46,9 @@ pub fn run(opts: &ApiOptions) -> Result<(), Error> {
     call.shop_cipher = choose_cipher(opts, &mut shops, &client, &tokens.access_token)?;
     let mut replaced = false;
     let mut page = call.clone();
+    // --paginate: the tokens followed so far (a server that repeats one would never end).
+    let mut followed = HashSet::new();
+    let mut pages = 0u64;
     loop {
         let (answer, now) = client.send(&page, &tokens.access_token, &mut |a| {
             if opts.include {
@@ -82,10 +86,26 @@ pub fn run(opts: &ApiOptions) -> Result<(), Error> {
             }
         }
         print_answer(&answer, opts.paginate);
+        pages += 1;
         let value = checked.map_err(|e| with_shop_hint(e, opts, &shops))?;
         let next = value.pointer("/data/next_page_token").and_then(Value::as_str).filter(|t| !t.is_empty());
         match next {
             Some(token) if opts.paginate && !output::reader_gone() => {
+                if !followed.insert(token.to_string()) {
+                    return Err(Error::Local(format!(
+                        "--paginate: next_page_token `{}` was already followed; the server repeats its pages, so the \
+                         run stopped after {pages} pages (the last ones were printed again)",
+                        clean(token)
+                    )));
+                }
+                if pages >= opts.max_pages {
+                    return Err(Error::Local(format!(
+                        "--paginate stopped at --max-pages {} with more pages to follow (next_page_token `{}`); \
+                         raise --max-pages to read further",
+                        opts.max_pages,
+                        clean(token)
+                    )));
+                }
                 page = call.clone();
                 page.query.retain(|(k, _)| k != "page_token");
                 page.query.push(("page_token".into(), token.to_string()));

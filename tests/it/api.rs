@@ -289,6 +289,65 @@ fn exec_passes_the_token_in_the_environment_only_and_its_exit_status_on() {
     check_contains(&out.stderr, "cannot run `/nonexistent/etl`", &out);
     let out = run(tool(&dir, &["exec", "sh"]));
     check_exit(&out, 2);
+    // Found but not runnable is 126, as a shell says; 127 only for not found.
+    fs::write(dir.path("not-executable.sh"), "#!/bin/sh\necho ran\n").unwrap();
+    fs::create_dir(dir.path("a-directory")).unwrap();
+    for found in ["./not-executable.sh", "./a-directory"] {
+        let out = run(tool(&dir, &["exec", "--auth-base", &base, "--", found]));
+        check_exit(&out, 126);
+        check_contains(&out.stderr, "found but cannot be run", &out);
+    }
+    // --shop without the secret: the cached cipher is used, and its age is said.
+    let mut cmd = exec(&dir, &sandbox, &["--shop", "US"], SHOW_ENV);
+    cmd.env_remove("TIKTOK_SHOP_APP_SECRET");
+    let out = run(cmd);
+    check_exit(&out, 7);
+    check_contains(&out.stderr, "comes from the shop list cached", &out);
+    check_contains(&out.stderr, "cannot be checked", &out);
+}
+
+/// A server that repeats a page token (or cycles A, B, A) would make `--paginate` run
+/// forever: the repeat ends it with exit 1 naming the token; `--max-pages` caps it.
+#[test]
+fn paginate_stops_at_a_repeated_page_token_and_at_max_pages() {
+    let dir = TempDir::new("api-paginate-loop");
+    for (fault, pages) in [("repeat-page", 2), ("cycle-pages", 3)] {
+        let sandbox = logged_in(&dir, &["--fault", fault]);
+        let out = api(&dir, &sandbox, &["POST", ORDERS, "--query", "page_size=1", "--paginate", "--data", "{}"]);
+        check_exit(&out, 1);
+        check_contains(&out.stderr, "next_page_token `pt_1` was already followed", &out);
+        check(out.stdout.lines().count() == pages, &format!("{pages} pages printed"), &out);
+        check(sandbox.count(&format!("POST {ORDERS}")) == pages, "no request after the repeat", &sandbox.log_out());
+        let _ = fs::remove_file(dir.path(FILE));
+    }
+    let sandbox = logged_in(&dir, &[]);
+    let args = ["POST", ORDERS, "--query", "page_size=2", "--paginate", "--max-pages", "3", "--data", "{}"];
+    let out = api(&dir, &sandbox, &args);
+    check_exit(&out, 1);
+    check_contains(&out.stderr, "stopped at --max-pages 3 with more pages to follow", &out);
+    check(out.stdout.lines().count() == 3, "three pages", &out);
+    check_exit(
+        &api(
+            &dir,
+            &sandbox,
+            &["POST", ORDERS, "--query", "page_size=100", "--paginate", "--max-pages", "1", "--data", "{}"],
+        ),
+        0,
+    );
+}
+
+/// A body over the sandbox's 1 MiB is refused as too large, never as a bad signature.
+#[test]
+fn the_sandbox_refuses_a_large_body_as_too_large() {
+    let dir = TempDir::new("api-large-body");
+    let sandbox = logged_in(&dir, &[]);
+    let body = format!("{{\"pad\": \"{}\"}}", "x".repeat(1_200_000));
+    fs::write(dir.path("big.json"), &body).unwrap();
+    let out = api(&dir, &sandbox, &["POST", ORDERS, "--query", "page_size=1", "--data", "@big.json"]);
+    check_exit(&out, 1);
+    check_contains(&out.stderr, "request too large", &out);
+    check_contains(&out.stderr, "HTTP 413", &out);
+    check_lacks(&out.stderr, "106001", &out);
 }
 
 #[test]
