@@ -10,6 +10,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Seconds before the stated expiry at which a token is treated as expired.
 pub const SKEW_MARGIN: i64 = 60;
 
+/// TikTok accepts a signed call's `timestamp` from this many seconds behind its clock...
+pub const CLOCK_BEHIND_MAX: i64 = 300;
+/// ...to this many seconds ahead of it.
+pub const CLOCK_AHEAD_MAX: i64 = 30;
+
 pub fn now() -> i64 {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_secs() as i64,

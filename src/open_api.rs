@@ -172,7 +172,7 @@ pub fn open_api_error(e: Error, server_date: Option<i64>, now: i64) -> Error {
 /// after its own clock: when the answer's `Date` shows this machine is off, or TikTok
 /// complains about the timestamp, say to check the system clock.
 fn clock_hint(api: &ApiError, server_date: Option<i64>, now: i64) -> Option<String> {
-    let skew = server_date.map(|d| now - d).filter(|s| *s > 30 || *s < -300);
+    let skew = server_date.map(|d| now - d).filter(|s| *s > expiry::CLOCK_AHEAD_MAX || *s < -expiry::CLOCK_BEHIND_MAX);
     let mentions = api.message.to_ascii_lowercase().contains("timestamp");
     match (skew, mentions) {
         (Some(s), _) => Some(format!(

@@ -32,8 +32,40 @@ pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
 
 const MAX_BODY: u64 = 1024 * 1024;
 
+/// The proxy ureq uses for a URL, as ureq itself picks it (`ALL_PROXY`, then
+/// `HTTPS_PROXY`, then `HTTP_PROXY`, for every scheme; `NO_PROXY` as ureq matches it), so
+/// `doctor` cannot disagree with the commands it diagnoses.
+pub struct ProxyInUse {
+    pub host: String,
+    pub port: u16,
+    /// `scheme://host:port`, with any user and password shown as `***`.
+    pub shown: String,
+}
+
+pub fn proxy_for(url: &str) -> Option<ProxyInUse> {
+    let proxy = ureq::Proxy::try_from_env()?;
+    let uri: ureq::http::Uri = url.parse().ok()?;
+    if proxy.is_no_proxy(&uri) {
+        return None;
+    }
+    let scheme = proxy.uri().scheme_str().unwrap_or("http");
+    let userinfo = if proxy.username().is_some() { "***@" } else { "" };
+    let host = proxy.host().to_string();
+    let shown = clean(&format!("{scheme}://{userinfo}{host}:{}", proxy.port()));
+    Some(ProxyInUse { host, port: proxy.port(), shown })
+}
+
 /// The agent every command uses.
 pub fn agent() -> Result<Agent, Error> {
+    // A proxy's password is a secret like any other: scrubbed from everything printed.
+    if let Some(proxy) = ureq::Proxy::try_from_env() {
+        for part in [proxy.username(), proxy.password()].into_iter().flatten() {
+            Secret::new(part);
+            if let Ok(decoded) = percent_encoding::percent_decode_str(part).decode_utf8() {
+                Secret::new(decoded.into_owned());
+            }
+        }
+    }
     let mut tls = TlsConfig::builder();
     if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
         let pem = std::fs::read(&path).map_err(|e| Error::file("read SSL_CERT_FILE", &path, e))?;
@@ -153,7 +185,8 @@ fn get(agent: &Agent, url: &str, endpoint: &str, headers: &[(&str, &str)]) -> Re
     send(agent, "GET", url, endpoint, headers, None, MAX_BODY)
 }
 
-/// One request of any method, its answer read whole up to `limit` bytes. Errors name
+/// One request of any method, its answer read whole up to `limit` bytes (0: the status
+/// and headers only, the body left unread). Errors name
 /// `endpoint` (never `url`, which may carry the secret) and are scrubbed.
 pub fn send(
     agent: &Agent,
@@ -193,6 +226,10 @@ pub fn send(
         .iter()
         .map(|(k, v)| (k.as_str().to_string(), clean(&String::from_utf8_lossy(v.as_bytes()))))
         .collect();
+    if limit == 0 {
+        // Only the status and headers were wanted (doctor's reachability check).
+        return Ok(Answer { status, body: Vec::new(), headers });
+    }
     let body = response.body_mut().with_config().limit(limit).read_to_vec().map_err(|e| {
         Error::Network(scrub(&format!("reading the answer of {endpoint} (HTTP {status}) failed: {}", describe(&e))))
     })?;

@@ -49,7 +49,8 @@ struct Check {
 struct Report {
     checks: Vec<Check>,
     /// The `Date` of every answer, for the clock check.
-    dates: Vec<(String, i64)>,
+    /// Per host: this machine's clock minus the host's `Date`, when its answer arrived.
+    skews: Vec<(String, i64)>,
 }
 
 impl Report {
@@ -306,52 +307,60 @@ fn network(opts: &DoctorOptions, agent: &ureq::Agent, region: Option<&str>, repo
     }
 }
 
-/// One host: DNS, TCP (direct connections only), then a GET through the agent (TLS,
-/// proxy and roots as every command uses them). Any HTTP status means the host answered.
+/// One host: DNS and TCP to it, or, when ureq will use a proxy for it, to the proxy; then a
+/// GET through the agent (TLS, proxy and roots as every command uses them). Any HTTP status
+/// means the host answered: only the status and headers are read, never the page.
 fn probe(agent: &ureq::Agent, name: &str, url: &str, report: &mut Report) {
     let Ok(parsed) = HttpUrl::parse(url) else {
         return report.add(name, Status::Fail, format!("`{url}` is not a usable URL"));
     };
-    let host = parsed.host.trim_matches(['[', ']']).to_string();
-    let port = parsed.port_or_default();
     let started = Instant::now();
     let mut steps = Vec::new();
-    let proxy = proxy_for(&parsed);
-    if let Some(proxy) = &proxy {
-        steps.push(format!("through the proxy {proxy}"));
-    } else {
-        let t = Instant::now();
-        let addrs: Vec<SocketAddr> = match (host.as_str(), port).to_socket_addrs() {
-            Ok(a) => a.collect(),
-            Err(e) => {
-                return report.add(
-                    name,
-                    Status::Fail,
-                    format!("{host}: DNS lookup failed ({e}): check the network and DNS"),
-                );
-            }
-        };
-        let Some(first) = addrs.first() else {
-            return report.add(name, Status::Fail, format!("{host}: DNS gave no address"));
-        };
-        steps.push(format!("DNS {} ms ({})", t.elapsed().as_millis(), first.ip()));
-        let t = Instant::now();
-        if let Err(e) = TcpStream::connect_timeout(first, CONNECT_TIMEOUT) {
+    let proxy = tiktok::proxy_for(url);
+    let (host, port, what) = match &proxy {
+        Some(p) => {
+            steps.push(format!("through the proxy {}", p.shown));
+            (p.host.clone(), p.port, "the proxy")
+        }
+        None => (parsed.host.trim_matches(['[', ']']).to_string(), parsed.port_or_default(), "the host"),
+    };
+    let t = Instant::now();
+    let addrs: Vec<SocketAddr> = match (host.as_str(), port).to_socket_addrs() {
+        Ok(a) => a.collect(),
+        Err(e) => {
             return report.add(
                 name,
                 Status::Fail,
-                format!("{host}:{port}: TCP connection failed ({e}): a firewall, or HTTPS_PROXY needed?"),
+                format!("{}{host}: DNS lookup of {what} failed ({e}): check the network and DNS", via(&proxy)),
             );
         }
-        steps.push(format!("TCP {} ms", t.elapsed().as_millis()));
-    }
+    };
+    let Some(first) = addrs.first() else {
+        return report.add(name, Status::Fail, format!("{}{host}: DNS gave no address", via(&proxy)));
+    };
+    steps.push(format!("DNS {} ms ({})", t.elapsed().as_millis(), first.ip()));
     let t = Instant::now();
-    match tiktok::send(agent, "GET", url, url, &[], None, 64 * 1024) {
+    if let Err(e) = TcpStream::connect_timeout(first, CONNECT_TIMEOUT) {
+        let hint = if proxy.is_some() { "is the proxy running?" } else { "a firewall, or HTTPS_PROXY needed?" };
+        return report.add(
+            name,
+            Status::Fail,
+            format!("{}{host}:{port}: TCP connection to {what} failed ({e}): {hint}", via(&proxy)),
+        );
+    }
+    steps.push(format!("TCP {} ms", t.elapsed().as_millis()));
+    let t = Instant::now();
+    match tiktok::send(agent, "GET", url, url, &[], None, 0) {
         Ok(answer) => {
-            let what = if parsed.scheme == "https" { "TLS and HTTP" } else { "HTTP (no TLS)" };
+            let arrived = expiry::now();
+            let what = match (parsed.scheme == "https", proxy.is_some()) {
+                (true, true) => "CONNECT, TLS and HTTP",
+                (true, false) => "TLS and HTTP",
+                (false, _) => "HTTP (no TLS)",
+            };
             steps.push(format!("{what} {} ms (HTTP {})", t.elapsed().as_millis(), answer.status));
             if let Some(date) = answer.date() {
-                report.dates.push((parsed.host.clone(), date));
+                report.skews.push((parsed.host.clone(), arrived - date));
             }
             report.checks.push(Check {
                 name: name.to_string(),
@@ -362,45 +371,33 @@ fn probe(agent: &ureq::Agent, name: &str, url: &str, report: &mut Report) {
         }
         Err(e) => {
             let hint = if parsed.scheme == "https" { "; a TLS-intercepting proxy needs SSL_CERT_FILE" } else { "" };
-            report.add(name, Status::Fail, format!("{}: {}{hint}", parsed.host, e));
+            report.add(name, Status::Fail, format!("{}{}: {}{hint}", via(&proxy), parsed.host, e));
         }
     }
 }
 
-/// The proxy ureq will use for `url`, as the environment says (for the report only).
-fn proxy_for(url: &HttpUrl) -> Option<String> {
-    let var = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()));
-    let proxy = if url.scheme == "https" {
-        var(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"])
-    } else {
-        var(&["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"])
-    }?;
-    let bypass = var(&["NO_PROXY", "no_proxy"]).unwrap_or_default();
-    let skipped = bypass.split(',').map(str::trim).filter(|e| !e.is_empty()).any(|entry| {
-        entry == "*"
-            || url.host == entry.trim_start_matches('.')
-            || url.host.ends_with(&format!(".{}", entry.trim_start_matches('.')))
-    });
-    (!skipped).then(|| crate::secret::clean(&proxy))
+fn via(proxy: &Option<tiktok::ProxyInUse>) -> String {
+    proxy.as_ref().map(|p| format!("through the proxy {}: ", p.shown)).unwrap_or_default()
 }
 
-/// This machine's clock against the `Date` of the answers: TikTok accepts a signed call's
-/// timestamp from 5 minutes behind its clock to 30 seconds ahead.
+/// This machine's clock against the `Date` of each answer, taken the moment that answer
+/// arrived (a slow host must not look like a clock ahead): TikTok accepts a signed call's
+/// timestamp from 5 minutes behind its clock to 30 seconds ahead. `Date` has whole
+/// seconds, so one more second ahead is allowed.
 fn clock(report: &mut Report) {
-    let now = expiry::now();
-    let Some((host, date)) = report.dates.iter().max_by_key(|(_, d)| (now - d).abs()).cloned() else {
+    let Some((host, skew)) = report.skews.iter().max_by_key(|(_, s)| s.abs()).cloned() else {
         return report.add("clock", Status::Warn, "not checked: no host answered with a Date");
     };
-    let skew = now - date;
-    if skew > 30 {
+    if skew > expiry::CLOCK_AHEAD_MAX + 1 {
         report.add(
             "clock",
             Status::Fail,
             format!(
-                "{skew} s ahead of {host}'s: signed calls will be refused (more than 30 s); fix the system clock (NTP)"
+                "{skew} s ahead of {host}'s: signed calls will be refused (more than {} s); fix the system clock (NTP)",
+                expiry::CLOCK_AHEAD_MAX
             ),
         );
-    } else if skew < -300 {
+    } else if skew < -expiry::CLOCK_BEHIND_MAX {
         report.add(
             "clock",
             Status::Fail,
