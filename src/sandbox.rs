@@ -417,7 +417,7 @@ impl Sandbox<'_> {
             return self.send_api(request, 401, 106001, message, Value::Null);
         }
         match url::get(params, "timestamp").and_then(|t| t.parse::<i64>().ok()) {
-            Some(ts) if (now - 300..=now + 30).contains(&ts) => {}
+            Some(ts) if (now - expiry::CLOCK_BEHIND_MAX..=now + expiry::CLOCK_AHEAD_MAX).contains(&ts) => {}
             _ => {
                 return self.send_api(
                     request,
