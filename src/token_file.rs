@@ -560,12 +560,19 @@ impl Room<'_> {
     /// from then on a run killed before the rename leaves it for the next run to adopt (the
     /// reserve's trailing spaces keep it valid JSON). Returns whether it is there.
     pub fn keep(&self, answer: &[u8]) -> bool {
-        let text = pretty(answer);
-        let mut file = self.file;
-        let written = file.seek(SeekFrom::Start(0)).and_then(|_| file.write_all(&text)).and_then(|()| file.sync_data());
-        self.kept.set(written.ok().map(|()| text.len() as u64));
+        self.kept.set(lay_out(self.file, answer).ok());
         self.kept.get().is_some()
     }
+}
+
+/// Writes `answer`, pretty-printed, at the start of `file` and flushes its data; returns
+/// the length laid out (the rest of the file is still the reserve's spaces).
+fn lay_out(mut file: &File, answer: &[u8]) -> io::Result<u64> {
+    let text = pretty(answer);
+    file.seek(SeekFrom::Start(0))?;
+    file.write_all(&text)?;
+    file.sync_data()?;
+    Ok(text.len() as u64)
 }
 
 /// Room reserved beside the token file, under its lock.
@@ -607,16 +614,9 @@ impl Reservation<'_> {
     }
 
     fn save(&mut self, json: &[u8]) -> Result<(), Error> {
-        let room = Room { file: &self.handle, kept: Cell::new(None) };
-        let kept = room.keep(json);
-        match room.kept.get() {
-            Some(len) if kept => self.finish(len),
-            _ => Err(Error::file(
-                "write the new token file beside",
-                &self.file.path,
-                io::Error::other("the reserved file could not be written"),
-            )),
-        }
+        let len = lay_out(&self.handle, json)
+            .map_err(|e| Error::file("write the new token file beside", &self.file.path, e))?;
+        self.finish(len)
     }
 
     /// The answer is laid out in the first `len` bytes: cut the rest, flush, rename.
