@@ -50,6 +50,42 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// Where a long value (a path, a URL, a file name) may break across lines, and nowhere
+/// else: `<wbr>` after each run of `/`, `.`, `-` and `_` (and `\`, Windows' `/`) that
+/// something follows. `escaped` is already escaped text: no entity contains those
+/// characters, so none is split. The browser then never breaks the value mid-word, as in
+/// `tiktok-shop-token.jso|n`.
+pub fn breakable(escaped: &str) -> String {
+    let is_break = |c: char| matches!(c, '/' | '\\' | '.' | '-' | '_');
+    let mut out = String::with_capacity(escaped.len() + 16);
+    let mut chars = escaped.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if is_break(c) && chars.peek().is_some_and(|&next| !is_break(next)) {
+            out.push_str("<wbr>");
+        }
+    }
+    out
+}
+
+/// An already-escaped value set as code. A short one (a code such as `access_denied`, a
+/// command) is a chip that is never broken; a path or URL, or any long value, is a
+/// `long` code that breaks only where `breakable` allows (and at spaces).
+pub fn code(escaped: &str) -> String {
+    // Characters as shown: an entity (`&amp;`, `&#39;`) counts as one.
+    let shown = escaped
+        .split('&')
+        .enumerate()
+        .map(|(i, part)| part.chars().count() - if i > 0 { part.find(';').unwrap_or(0) } else { 0 })
+        .sum::<usize>();
+    let path_like = escaped.contains(['/', '\\', '.']);
+    if (path_like && shown > 12) || shown > 30 {
+        format!("<code class=\"long\">{}</code>", breakable(escaped))
+    } else {
+        format!("<code>{escaped}</code>")
+    }
+}
+
 /// A message as the terminal shows it, for a page: escaped, with its `quoted` values
 /// (file names, codes) set as code.
 pub fn message(text: &str) -> String {
@@ -63,9 +99,7 @@ pub fn message(text: &str) -> String {
         return escaped;
     }
     for pair in rest.chunks(2) {
-        out.push_str("<code>");
-        out.push_str(pair[0]);
-        out.push_str("</code>");
+        out.push_str(&code(pair[0]));
         out.push_str(pair.get(1).copied().unwrap_or_default());
     }
     out
@@ -88,14 +122,17 @@ pub fn page(tone: Tone, title: &str, body_html: &str) -> String {
 <style>
 *{{box-sizing:border-box}}
 body{{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;background:#f3f4f6;
-font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2937;padding:16px}}
-main{{background:#fff;max-width:34rem;width:100%;border-radius:14px;box-shadow:0 2px 12px rgba(0,0,0,.08);
-padding:28px 24px;border-top:6px solid {accent}}}
+font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2937;padding:16px;
+overflow-wrap:normal;word-break:normal}}
+main{{background:#fff;max-width:34rem;width:100%;min-width:0;overflow-x:auto;border-radius:14px;
+box-shadow:0 2px 12px rgba(0,0,0,.08);padding:28px 24px;border-top:6px solid {accent}}}
 h1{{font-size:1.35rem;margin:0 0 12px;display:flex;gap:10px;align-items:center}}
 h1 span{{color:{accent};font-size:1.6rem}}
-p{{margin:8px 0}} dl{{display:grid;grid-template-columns:auto 1fr;gap:4px 14px;margin:14px 0;font-size:.95rem}}
-dt{{color:#6b7280}} dd{{margin:0;word-break:break-all}}
-code{{background:#f3f4f6;padding:1px 5px;border-radius:4px;font-size:.9em;word-break:break-all}}
+p{{margin:8px 0}} dl{{display:grid;grid-template-columns:auto minmax(0,1fr);gap:4px 14px;margin:14px 0;font-size:.95rem}}
+dt{{color:#6b7280}} dd{{margin:0}}
+@media (max-width:30rem){{dl{{grid-template-columns:minmax(0,1fr);gap:0}} dd{{margin-bottom:8px}}}}
+code{{background:#f3f4f6;padding:1px 5px;border-radius:4px;font-size:.9em;white-space:nowrap}}
+code.long{{white-space:normal}}
 .next{{margin-top:18px;padding-top:14px;border-top:1px solid #e5e7eb;color:#374151}}
 ul{{padding-left:1.2rem;margin:6px 0}}
 .buttons{{display:flex;gap:12px;flex-wrap:wrap;margin-top:20px}}
@@ -136,10 +173,10 @@ pub fn granted_page(seller: &str, path: &str) -> String {
         Tone::Good,
         "Authorized and saved",
         &format!(
-            "<p>The authorization for <b>{}</b> was granted and the tokens were saved to <code>{}</code>.</p>\
+            "<p>The authorization for <b>{}</b> was granted and the tokens were saved to {}.</p>\
              <p class=\"next\">You can close this tab and go back to the terminal.</p>",
             escape(seller),
-            escape(path)
+            code(&escape(path))
         ),
     )
 }
@@ -198,10 +235,10 @@ pub fn authorize_page(r: &AuthorizeRequest) -> String {
             escape(r.state)
         )
     };
-    let scopes: String = r.scopes.iter().map(|s| format!("<li><code>{}</code></li>", escape(s))).collect();
+    let scopes: String = r.scopes.iter().map(|s| format!("<li>{}</li>", code(&escape(s)))).collect();
     let body = format!(
         "<p><b>App {app}</b> (service {service}) asks to access your TikTok Shop seller account.</p>\
-         <dl><dt>seller</dt><dd>{seller} ({region})</dd><dt>after</dt><dd>you return to <code>{redirect}</code></dd></dl>\
+         <dl><dt>seller</dt><dd>{seller} ({region})</dd><dt>after</dt><dd>you return to {redirect}</dd></dl>\
          <p>It will be able to:</p><ul>{scopes}</ul>\
          <div class=\"buttons\">\
          <form method=\"get\" action=\"/open/authorize/decide\">{deny}<button type=\"submit\" id=\"deny\">Deny</button></form>\
@@ -211,7 +248,7 @@ pub fn authorize_page(r: &AuthorizeRequest) -> String {
         service = escape(r.service_id),
         seller = escape(r.seller),
         region = escape(r.region),
-        redirect = escape(r.redirect),
+        redirect = code(&escape(r.redirect)),
         deny = hidden("deny"),
         approve = hidden("approve"),
     );
@@ -249,5 +286,42 @@ mod tests {
         for external in ["src=", "href=", "http://", "https://", "@import", "url("] {
             assert!(!html.contains(external), "{external}");
         }
+    }
+
+    #[test]
+    fn long_values_break_only_after_separators() {
+        assert_eq!(
+            breakable("/home/me/.config/tiktok-shop-token.json"),
+            "/<wbr>home/<wbr>me/.<wbr>config/<wbr>tiktok-<wbr>shop-<wbr>token.<wbr>json"
+        );
+        assert_eq!(breakable("http://localhost:8080/"), "http://<wbr>localhost:8080/");
+        assert_eq!(breakable(r"C:\Users\me\token.json"), r"C:\<wbr>Users\<wbr>me\<wbr>token.<wbr>json");
+        assert_eq!(breakable("--token-file"), "--<wbr>token-<wbr>file");
+        // Escaped text: entities stay whole.
+        assert_eq!(breakable(&escape("a&b_c'd.e")), "a&amp;b_<wbr>c&#39;d.<wbr>e");
+        assert_eq!(breakable("nothing"), "nothing");
+    }
+
+    #[test]
+    fn short_code_stays_a_chip_and_long_code_breaks() {
+        assert_eq!(code("app_secret"), "<code>app_secret</code>");
+        assert_eq!(code("tiktok-shop-auth login"), "<code>tiktok-shop-auth login</code>");
+        assert_eq!(code("&lt;x&gt;.y"), "<code>&lt;x&gt;.y</code>");
+        assert_eq!(code("tiktok-shop-token.json"), "<code class=\"long\">tiktok-<wbr>shop-<wbr>token.<wbr>json</code>");
+        assert_eq!(
+            message("could not write `secrets/token.json`: denied"),
+            "could not write <code class=\"long\">secrets/<wbr>token.<wbr>json</code>: denied"
+        );
+        let granted = granted_page("Shop", "/tmp/tiktok-shop-token.json");
+        assert!(granted.contains("/<wbr>tmp/<wbr>tiktok-<wbr>shop-<wbr>token.<wbr>json</code>"), "{granted}");
+    }
+
+    #[test]
+    fn prose_never_breaks_mid_word() {
+        let html = granted_page("Shop", "x");
+        for rule in ["break-all", "anywhere", "break-word"] {
+            assert!(!html.contains(rule), "{rule}");
+        }
+        assert!(html.contains("overflow-wrap:normal;word-break:normal") && html.contains("white-space:nowrap"));
     }
 }

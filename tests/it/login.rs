@@ -73,6 +73,12 @@ fn happy_path_saves_the_whole_response_privately_and_masks_output() {
         &out,
     );
     check(!body.contains("src=") && !body.contains("https://"), "no external resources", &out);
+    // The path breaks at a phone's width only after `/`, `.` and `-`, never mid-word.
+    check(
+        body.contains("<code class=\"long\">secrets/<wbr>shop/<wbr>token.<wbr>json</code>"),
+        &format!("the token path, breakable at its separators: {body}"),
+        &out,
+    );
     let state = step(&steps, "redirected")["url"].as_str().unwrap().to_string();
     check(
         state.contains("app_key=29a39d") && state.contains("shop_region=GB") && state.contains("locale=en"),
@@ -86,12 +92,18 @@ fn json_summary() {
     let dir = TempDir::new("login-json");
     let redirect = redirect_for(free_port());
     let sandbox = Sandbox::start(&dir, &redirect, &["--auto-approve"]);
-    let (out, _) = login(&dir, &sandbox, &redirect, "auto", &["--json"]);
+    let (out, steps) = login(&dir, &sandbox, &redirect, "auto", &["--json"]);
     check_exit(&out, 0);
     let v: Value = serde_json::from_str(out.stdout.trim()).unwrap_or(Value::Null);
     check(v["seller_name"] == "Sandbox Test Shop" && v["access_token"]["valid"] == true, "json summary", &out);
     check(v["access_token"]["masked"].as_str().is_some_and(|m| m.ends_with('…')), "masked in json", &out);
     check(v["token_file"] == "tiktok-shop-token.json" && out.stdout.lines().count() == 1, "one object", &out);
+    let (_, body) = final_page(&steps);
+    check(
+        body.contains("tiktok-<wbr>shop-<wbr>token.<wbr>json</code>"),
+        &format!("the file name, breakable: {body}"),
+        &out,
+    );
 }
 
 #[test]
