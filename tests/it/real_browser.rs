@@ -109,12 +109,25 @@ impl Driver {
     }
 
     /// Screenshots at a phone width and a desktop width, as `<name>-phone.png` and `-desktop.png`.
+    /// At each width nothing may be wider than the window or than the card it is in.
     fn screenshots(&self, name: &str) -> Vec<PathBuf> {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").join("screenshots");
         std::fs::create_dir_all(&dir).expect("screenshot dir");
         let mut saved = Vec::new();
         for (label, w, h) in [("phone", 390, 844), ("desktop", 1280, 800)] {
             self.call("POST", "/window/rect", Some(serde_json::json!({"width": w, "height": h})));
+            let widths = self.call(
+                "POST",
+                "/execute/sync",
+                Some(serde_json::json!({"script": "const m = document.querySelector('main'); \
+                    return [innerWidth, document.documentElement.scrollWidth, m.clientWidth, m.scrollWidth]", "args": []})),
+            );
+            let [window, page, card, content] =
+                [0, 1, 2, 3].map(|i| widths["value"][i].as_u64().expect("a width in px"));
+            assert!(
+                page <= window && content <= card,
+                "{name} at {label} width overflows: window {window}, page {page}, card {card}, its content {content}"
+            );
             let v = self.call("GET", "/screenshot", None);
             let png = base64_decode(v["value"].as_str().expect("screenshot"));
             assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
@@ -157,19 +170,24 @@ fn base64_decode(text: &str) -> Vec<u8> {
         .collect()
 }
 
-/// One whole sign-in in the browser: `login --no-browser` is started, the browser opens the
-/// link it prints (`before_click` sees the sandbox's page), clicks `button`, and waits for
+/// One whole sign-in in the browser: `login --no-browser --token-file token` is started, the
+/// browser opens the link it prints (`before_click` sees the sandbox's page), clicks `button`, and waits for
 /// the page the listener answers with. Returns that page's text and login's outcome.
 fn sign_in(
     driver: &Driver,
     dir: &TempDir,
     sandbox: &Sandbox,
     redirect: &str,
+    token: &Path,
     button: &str,
     before_click: impl FnOnce(&Driver),
 ) -> (String, Out) {
     let mut child = sandbox
-        .login_command(dir, redirect, &["--no-browser", "--timeout", "60"])
+        .login_command(
+            dir,
+            redirect,
+            &["--no-browser", "--timeout", "60", "--token-file", token.to_str().expect("a UTF-8 path")],
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -200,10 +218,12 @@ fn real_browser_authorize_and_deny() {
     let redirect = format!("http://localhost:{}/", free_port());
     let sandbox = Sandbox::start(&dir, &redirect, &[]);
     let driver = Driver::start(&dir.path("chromium-profile"));
+    // A long absolute path, as a seller's would be, for the page to lay out at phone width.
+    let token = dir.path("shops/uk_flagship-store/tiktok-shop-token.json");
 
     // Authorize.
     let mut all = Vec::new();
-    let (page, out) = sign_in(&driver, &dir, &sandbox, &redirect, "#authorize", |d| {
+    let (page, out) = sign_in(&driver, &dir, &sandbox, &redirect, &token, "#authorize", |d| {
         let page = d.text();
         assert!(page.contains("Authorize this app?") && page.contains("Sandbox Test Shop"), "sandbox page: {page}");
         all.extend(d.screenshots("1-sandbox-authorize"));
@@ -215,25 +235,25 @@ fn real_browser_authorize_and_deny() {
         &out,
     );
     check(driver.url().starts_with(&redirect), "landed on the listener", &out);
-    check(read_json(&dir.path("tiktok-shop-token.json"))["code"] == 0, "file saved", &out);
+    check(read_json(&token)["code"] == 0, "file saved", &out);
     all.extend(driver.screenshots("2-result-granted"));
 
     // Deny.
-    let saved = std::fs::read(dir.path("tiktok-shop-token.json")).expect("file");
-    let (page, out) = sign_in(&driver, &dir, &sandbox, &redirect, "#deny", |_| {});
+    let saved = std::fs::read(&token).expect("file");
+    let (page, out) = sign_in(&driver, &dir, &sandbox, &redirect, &token, "#deny", |_| {});
     check_exit(&out, 4);
     check(
         page.contains("Authorization denied") && page.contains("run tiktok-shop-auth login again"),
         &format!("denied page: {page}"),
         &out,
     );
-    check(std::fs::read(dir.path("tiktok-shop-token.json")).expect("file") == saved, "file untouched", &out);
+    check(std::fs::read(&token).expect("file") == saved, "file untouched", &out);
     all.extend(driver.screenshots("3-result-denied"));
 
     // A failure at TikTok's end (wrong secret): the page shows code, message and request id.
     std::fs::write(dir.path("wrong"), "wrong-secret\n").expect("secret");
     let failing = Sandbox::start(&dir, &redirect, &["--app-secret-file", dir.path("wrong").to_str().expect("path")]);
-    let (page, out) = sign_in(&driver, &dir, &failing, &redirect, "#authorize", |_| {});
+    let (page, out) = sign_in(&driver, &dir, &failing, &redirect, &token, "#authorize", |_| {});
     check_exit(&out, 1);
     check(
         page.contains("Authorization failed") && page.contains("36004002") && page.contains("request_id"),
