@@ -89,7 +89,7 @@ fn read_secret_file(path: &Path) -> Result<String, Error> {
 /// The secret file's first line, read no further than 1 MiB (`/dev/zero` is not a secret).
 fn read_first_line(path: &Path) -> io::Result<String> {
     let mut bytes = Vec::new();
-    let mut reader = io::BufReader::new(File::open(path)?).take(crate::token_file::MAX_FILE);
+    let mut reader = io::BufReader::new(File::open(path)?).take(crate::files::MAX_FILE);
     io::BufRead::read_until(&mut reader, b'\n', &mut bytes)?;
     String::from_utf8(bytes).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "the first line is not UTF-8"))
 }

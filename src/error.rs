@@ -120,7 +120,7 @@ impl fmt::Display for Error {
                 f,
                 "{cause}; the new tokens are kept in `{}` (not deleted): the next tiktok-shop-auth run that can write \
                  to that directory moves them into place (`tiktok-shop-auth status` does), so fix the directory and run it",
-                crate::secret::clean(&kept.display().to_string())
+                kept.display()
             ),
             Error::PortInUse { addr, port } => write!(
                 f,

@@ -15,6 +15,24 @@ pub const CLOCK_BEHIND_MAX: i64 = 300;
 /// ...to this many seconds ahead of it.
 pub const CLOCK_AHEAD_MAX: i64 = 30;
 
+/// An access token that ends within this is "expiring" (`status`).
+pub const ACCESS_ENDING_SOON: i64 = 86_400;
+/// A refresh token that ends within this is "expiring": a new login comes due (`status`,
+/// `doctor`).
+pub const REFRESH_ENDING_SOON: i64 = 30 * 86_400;
+/// From this long before the refresh token's end, `refresh` warns on stderr (cron mails it).
+pub const LOGIN_DUE_WARNING: i64 = 7 * 86_400;
+
+/// The window a signed call's timestamp must fall in, in words: `within 5 minutes behind
+/// to 30 seconds ahead of`.
+pub fn clock_window() -> String {
+    format!(
+        "within {} behind to {} ahead of",
+        describe_span(CLOCK_BEHIND_MAX as u64),
+        describe_span(CLOCK_AHEAD_MAX as u64)
+    )
+}
+
 pub fn now() -> i64 {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_secs() as i64,
@@ -110,6 +128,18 @@ pub fn parse_http_date(text: &str) -> Option<i64> {
     Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + s)
 }
 
+/// Seconds as the shortest spelling `parse_duration` reads back: `120` is `2m`, `604800`
+/// is `7d`. How `--help` shows a default.
+pub fn short(secs: i64) -> String {
+    match secs {
+        0 => "0s".into(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 /// `90s`, `30m`, `12h`, `2d` (a bare number is seconds) into seconds.
 pub fn parse_duration(text: &str) -> Result<i64, String> {
     let text = text.trim();
@@ -147,6 +177,15 @@ pub fn parse_millis(text: &str) -> Result<std::time::Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_is_read_back_by_parse_duration() {
+        for secs in [0, 1, 30, 60, 90, 120, 600, 3600, 5400, 86_400, 7 * 86_400, 365 * 86_400] {
+            assert_eq!(parse_duration(&short(secs)), Ok(secs), "{}", short(secs));
+        }
+        assert_eq!(short(120), "2m");
+        assert_eq!(short(7 * 86_400), "7d");
+    }
 
     #[test]
     fn formats_utc_dates() {

@@ -34,16 +34,23 @@ pub enum Redirect {
     Denied { reason: String, request: Request },
 }
 
-/// Binds the redirect URL's port on the loopback address(es) its host names.
-pub fn bind(redirect: &HttpUrl) -> Result<Listener, Error> {
+/// The loopback address(es) a redirect URL's host names, on its port: `localhost` is both
+/// families, since a browser may try either.
+pub fn loopback_addresses(redirect: &HttpUrl) -> Vec<SocketAddr> {
     let port = redirect.port_or_default();
     let v4 = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, port));
-    let wanted: Vec<SocketAddr> = match redirect.host.as_str() {
+    match redirect.host.as_str() {
         "127.0.0.1" => vec![v4],
         "[::1]" => vec![v6],
         _ => vec![v4, v6],
-    };
+    }
+}
+
+/// Binds the redirect URL's port on the loopback address(es) its host names.
+pub fn bind(redirect: &HttpUrl) -> Result<Listener, Error> {
+    let port = redirect.port_or_default();
+    let wanted = loopback_addresses(redirect);
     let mut servers = Vec::new();
     let mut unavailable = Vec::new();
     for addr in &wanted {

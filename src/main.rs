@@ -1,17 +1,24 @@
 //! tiktok-shop-auth: get a TikTok Shop seller's OAuth tokens, keep them in a file, keep them
 //! fresh from cron.
 //!
-//! Code map (also in the README): `cli` parses arguments into one options struct per
-//! command (with `config` resolving flag, environment and default); `commands/` holds one
-//! file per command (`login`, `refresh` with the one locked refresh path every command
-//! uses, `status` with `token`, `shops`, `api`, `exec`, `doctor`). The machinery they
-//! share sits beside it: `token_file` owns the file (lock, room, spend, save: its types
-//! allow no other order); `tiktok` is the HTTP transport and the token endpoints;
-//! `open_api` signs and sends Open API calls and keeps the shop list; `listener`,
-//! `browser` and `html` serve the sign-in; `sandbox` is the local stand-in for TikTok;
-//! `summary`, `expiry` and `json_text` describe and lay out tokens and answers; `secret`
-//! keeps secrets out of output and cleans outside text; `output` is the only way to
-//! stdout and stderr; `error` is the one error type and its exit codes.
+//! Code map (also in the README), top down; each layer uses only the ones below it:
+//!
+//! - `main` dispatches on the command's name (this file).
+//! - `commands/<name>.rs`: one file per command, each with its `Options`, its `parse` and
+//!   its `--help` beside its `run` (`status.rs` also holds `token`); `sandbox/` is the
+//!   local stand-in for TikTok, one file per part of TikTok it plays. `cli` is what their
+//!   parsers share: the flag readers and the top-level `--help`.
+//! - `session`: what a command needs to use a seller's tokens: fresh tokens under the
+//!   lock, a refused token replaced once, the shop a call is for.
+//! - The wire and the file: `token_file` owns the file (lock, room, spend, save: its types
+//!   allow no other order); `tiktok` is the HTTP transport and the token endpoints;
+//!   `open_api` signs and sends Open API calls and keeps the shop list; `listener`,
+//!   `browser` and `html` serve the sign-in.
+//! - Below them: `grant` (a token response as a typed view), `config` (flag, environment,
+//!   default), `files` (capped reads, private files), `summary`, `json_text`, `expiry`
+//!   (time, and every time rule), `secret` (secrets out of output, outside text cleaned),
+//!   `url`, `output` (the only way to stdout and stderr) and `error` (the one error type
+//!   and its exit codes).
 
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
@@ -25,27 +32,29 @@ mod commands;
 mod config;
 mod error;
 mod expiry;
+mod files;
+mod grant;
 mod html;
 mod json_text;
 mod listener;
 mod open_api;
 mod sandbox;
 mod secret;
+mod session;
 mod summary;
 mod tiktok;
 mod token_file;
 mod url;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
-use cli::Command;
+use cli::{Args, Invocation};
 use commands::{api, doctor, exec, login, refresh, shops, status};
+use error::Error;
 
 fn main() -> ExitCode {
-    match cli::parse(std::env::args_os().skip(1).collect())
-        .and_then(run)
-        .and_then(|code| output::finish().map(|()| code))
-    {
+    match dispatch(std::env::args_os().skip(1).collect()).and_then(|code| output::finish().map(|()| code)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             noteln!("tiktok-shop-auth: {e}");
@@ -54,27 +63,59 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs one command; the exit status on success (`exec` passes on its command's).
-fn run(command: Command) -> Result<u8, error::Error> {
-    let done = match command {
-        Command::Help(text) => {
-            out!("{text}");
-            Ok(())
-        }
-        Command::Version => {
-            outln!("{}", cli::VERSION);
-            Ok(())
-        }
-        Command::Login(opts) => login::run(&opts),
-        Command::Recover(opts) => login::recover(&opts),
-        Command::Refresh(opts) => refresh::refresh(&opts),
-        Command::Status(opts) => status::status(&opts),
-        Command::Token(path) => status::token(&path),
-        Command::Shops(opts) => shops::run(&opts),
-        Command::Api(opts) => api::run(&opts),
-        Command::Exec(opts) => return exec::run(&opts),
-        Command::Doctor(opts) => doctor::run(&opts),
-        Command::Sandbox(opts) => sandbox::run(&opts),
+/// Runs the command the arguments name; the exit status on success (`exec` passes on its
+/// command's).
+fn dispatch(args: Vec<OsString>) -> Result<u8, Error> {
+    let args = match cli::invocation(args)? {
+        Invocation::Help(text) => return show(&text),
+        Invocation::Version => return show(&format!("{}\n", cli::VERSION)),
+        Invocation::Command(args) => args,
     };
-    done.map(|()| 0)
+    match args.command() {
+        "login" => command(args, login::help, login::parse, |o| login::run(o).map(done)),
+        "refresh" => command(args, refresh::help, refresh::parse, |o| refresh::run(o).map(done)),
+        "status" => command(args, status::help, status::parse, |o| status::status(o).map(done)),
+        "token" => command(args, status::token_help, status::parse_token, |p| status::token(p).map(done)),
+        "shops" => command(args, shops::help, shops::parse, |o| shops::run(o).map(done)),
+        "api" => command(args, api::help, api::parse, |o| api::run(o).map(done)),
+        "exec" => command(args, exec::help, exec::parse, exec::run),
+        "doctor" => command(args, doctor::help, doctor::parse, |o| doctor::run(o).map(done)),
+        "sandbox" => command(args, sandbox::help, sandbox::parse, |o| sandbox::run(o).map(done)),
+        "help" => help_topic(args),
+        "version" => show(&format!("{}\n", cli::VERSION)),
+        other => {
+            Err(Error::Usage(format!("unknown command `{}`; try `tiktok-shop-auth --help`", secret::clean(other))))
+        }
+    }
+}
+
+/// One command: its `--help`, or its options parsed whole (anything left over is a usage
+/// error, before anything runs) and then run.
+fn command<T>(
+    mut args: Args,
+    help: fn() -> String,
+    parse: fn(&mut Args) -> Result<T, Error>,
+    run: fn(&T) -> Result<u8, Error>,
+) -> Result<u8, Error> {
+    if args.wants_help() {
+        return show(&help());
+    }
+    run(&args.parse(parse)?)
+}
+
+/// `help [COMMAND]`.
+fn help_topic(mut args: Args) -> Result<u8, Error> {
+    match args.free()? {
+        None => show(&cli::help()),
+        Some(topic) => dispatch(vec![OsString::from(topic), OsString::from("--help")]),
+    }
+}
+
+fn show(text: &str) -> Result<u8, Error> {
+    out!("{text}");
+    Ok(0)
+}
+
+fn done(_: ()) -> u8 {
+    0
 }

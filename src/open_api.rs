@@ -22,8 +22,7 @@ use crate::config::App;
 use crate::error::{ApiError, Error};
 use crate::secret::Secret;
 use crate::tiktok::{self, Answer};
-use crate::token_file::TokenFile;
-use crate::{expiry, url};
+use crate::{expiry, files, url};
 
 pub const SHOPS_PATH: &str = "/authorization/202309/shops";
 
@@ -176,11 +175,14 @@ fn clock_hint(api: &ApiError, server_date: Option<i64>, now: i64) -> Option<Stri
     let mentions = api.message.to_ascii_lowercase().contains("timestamp");
     match (skew, mentions) {
         (Some(s), _) => Some(format!(
-            "this machine's clock is {} s {} the server's: check the system clock (NTP); signed calls need it within 5 minutes behind to 30 seconds ahead",
+            "this machine's clock is {} s {} the server's: check the system clock (NTP); signed calls need it {}",
             s.abs(),
-            if s > 0 { "ahead of" } else { "behind" }
+            if s > 0 { "ahead of" } else { "behind" },
+            expiry::clock_window()
         )),
-        (None, true) => Some("check the system clock (NTP): signed calls need it within 5 minutes behind to 30 seconds ahead of TikTok's".into()),
+        (None, true) => {
+            Some(format!("check the system clock (NTP): signed calls need it {} TikTok's", expiry::clock_window()))
+        }
         (None, false) => None,
     }
 }
@@ -224,9 +226,8 @@ pub struct ShopList {
 
 impl ShopList {
     /// The cached list of the seller `open_id`, when it is there and theirs.
-    pub fn cached(file: &TokenFile, open_id: &str) -> ShopList {
-        let cache = file.shop_cache_path();
-        let cached = crate::token_file::read_capped(&cache)
+    pub fn cached(cache: PathBuf, open_id: &str) -> ShopList {
+        let cached = files::read_capped(&cache)
             .ok()
             .flatten()
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
@@ -246,15 +247,7 @@ impl ShopList {
         self.shops = client.authorized_shops(token)?;
         self.fresh = true;
         let text = json!({ "open_id": self.open_id, "fetched_at": expiry::now(), "shops": self.shops });
-        let mut temp = self.cache.clone().into_os_string();
-        temp.push(format!(".{}.new", std::process::id()));
-        let temp = PathBuf::from(temp);
-        let written = crate::token_file::create_new_private(&temp)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, text.to_string().as_bytes()))
-            .and_then(|()| std::fs::rename(&temp, &self.cache));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&temp);
-        }
+        let _ = files::replace_private(&self.cache, text.to_string().as_bytes());
         Ok(())
     }
 

@@ -127,16 +127,19 @@ pub fn mask(value: &str) -> String {
     if value.chars().count() <= 12 { "***".to_string() } else { format!("{shown}…") }
 }
 
+/// A path as shown to a person: a file name is outside text too (control characters escaped).
+pub fn shown(path: &std::path::Path) -> String {
+    clean(&path.display().to_string())
+}
+
 /// `bytes` bytes from the operating system's random source, as URL-safe base64 (no padding).
 ///
 /// ring is already in the tree for TLS; its `SystemRandom` is the OS source (getrandom),
 /// so the `state`, the sandbox's tokens and temporary file names need no extra crate.
-pub fn random_urlsafe(bytes: usize) -> Result<String, crate::error::Error> {
+pub fn random_urlsafe(bytes: usize) -> std::io::Result<String> {
     use ring::rand::SecureRandom;
     let mut buf = vec![0u8; bytes];
-    ring::rand::SystemRandom::new()
-        .fill(&mut buf)
-        .map_err(|_| crate::error::Error::Local("the operating system's random source failed".into()))?;
+    ring::rand::SystemRandom::new().fill(&mut buf).map_err(|_| std::io::Error::other("no random bytes"))?;
     use base64::Engine;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
 }

@@ -68,7 +68,7 @@ pub fn text(value: &Value, path: &Path, now: i64) -> String {
         "refresh token  {}\n",
         expiry_line("refresh_token", data_i64(value, "refresh_token_expire_in"))
     ));
-    out.push_str(&format!("token file     {}\n", crate::token_file::shown(path)));
+    out.push_str(&format!("token file     {}\n", crate::secret::shown(path)));
     out
 }
 

@@ -21,6 +21,7 @@ use ureq::tls::{RootCerts, TlsConfig};
 
 use crate::config::App;
 use crate::error::{ApiError, Error};
+use crate::grant::TokenResponse;
 use crate::secret::{Secret, clean, scrub};
 use crate::token_file::Room;
 
@@ -103,14 +104,6 @@ pub struct Auth<'a> {
     pub app: &'a App,
 }
 
-/// A successful token response: parsed, its tokens checked and read, and the bytes as
-/// received (which the file keeps).
-pub struct TokenAnswer {
-    pub json: Value,
-    pub tokens: crate::token_file::Tokens,
-    pub body: Vec<u8>,
-}
-
 /// `GET /api/v2/token/get`: an authorization code for tokens.
 pub fn exchange_code(
     agent: &Agent,
@@ -118,13 +111,13 @@ pub fn exchange_code(
     app: &App,
     code: &Secret,
     room: &Room,
-) -> Result<TokenAnswer, Error> {
+) -> Result<TokenResponse, Error> {
     token_call(agent, auth_base, TOKEN_GET_PATH, app, ("auth_code", code), GRANT_AUTHORIZED_CODE, room)
 }
 
-/// `GET /api/v2/token/refresh`: a refresh token for new tokens. Only `Guard::renew`
-/// calls it, with the refresh token it read under the lock.
-pub fn refresh(auth: &Auth, refresh_token: &Secret, room: &Room) -> Result<TokenAnswer, Error> {
+/// `GET /api/v2/token/refresh`: a refresh token for new tokens. Only `session::renew`
+/// calls it, through `Guard::renew`, with the refresh token it read under the lock.
+pub fn refresh(auth: &Auth, refresh_token: &Secret, room: &Room) -> Result<TokenResponse, Error> {
     let (agent, base, app) = (auth.agent, auth.base, auth.app);
     token_call(agent, base, TOKEN_REFRESH_PATH, app, ("refresh_token", refresh_token), GRANT_REFRESH_TOKEN, room)
 }
@@ -138,7 +131,7 @@ fn token_call(
     (grant_name, grant): (&str, &Secret),
     grant_type: &str,
     room: &Room,
-) -> Result<TokenAnswer, Error> {
+) -> Result<TokenResponse, Error> {
     let query = [
         ("app_key", app.key.as_str()),
         ("app_secret", app.secret.expose()),
@@ -152,10 +145,9 @@ fn token_call(
     room.keep(&answer.body);
     let json = check_envelope(path, &answer, &endpoint)?;
     // The same check a saved file gets: what is saved must be usable by the next refresh.
-    let tokens = crate::token_file::Tokens::from_response(&json).map_err(|why| {
-        Error::Network(format!("{endpoint} answered code 0, but the answer {why} (request_id {})", request_id(&json)))
-    })?;
-    Ok(TokenAnswer { json, tokens, body: answer.body })
+    let id = request_id(&json);
+    TokenResponse::from_json(json, answer.body)
+        .map_err(|why| Error::Network(format!("{endpoint} answered code 0, but the answer {why} (request_id {id})")))
 }
 
 /// One HTTP answer, read whole (bounded) whatever its status.

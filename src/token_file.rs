@@ -36,130 +36,23 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use crate::error::Error;
 use crate::expiry;
+use crate::files::{MAX_FILE, create_new_private, kind_of, read_capped};
+use crate::grant::{TokenResponse, Tokens};
 use crate::json_text::pretty;
-use crate::secret::{Secret, clean};
-use crate::tiktok::{self, Auth, TokenAnswer};
+use crate::secret::{Secret, shown};
 
-/// The largest token file (or recovery file) the tool reads.
-pub const MAX_FILE: u64 = 1024 * 1024;
 /// The least room reserved before a grant is spent.
 const MIN_RESERVE: u64 = 16 * 1024;
 /// Random bytes in a temporary file's name (8 characters of URL-safe base64).
 const TEMP_RANDOM_BYTES: usize = 6;
 const TEMP_RANDOM_CHARS: usize = 8;
-/// The latest expiry taken as real (9999-12-31): anything outside 0..=this is a corrupt file.
-const LATEST_EXPIRY: i64 = 253_402_300_799;
-
-/// The parts of a token response the tool itself uses.
-#[derive(Debug)]
-pub struct Tokens {
-    pub access_token: Secret,
-    pub access_expires_at: i64,
-    pub refresh_token: Secret,
-    pub refresh_expires_at: i64,
-}
-
-impl Tokens {
-    /// Reads the fields from a token response; the error names the first missing field.
-    pub fn from_response(value: &Value) -> Result<Tokens, String> {
-        let data = value.get("data").unwrap_or(&Value::Null);
-        let text = |name: &str| {
-            data.get(name)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(Secret::new)
-                .ok_or(format!("lacks data.{name}"))
-        };
-        let time = |name: &str| {
-            let t = data.get(name).and_then(Value::as_i64).ok_or(format!("lacks a numeric data.{name}"))?;
-            if (0..=LATEST_EXPIRY).contains(&t) {
-                Ok(t)
-            } else {
-                Err(format!("has data.{name} = {t}, which is no time a token can expire at"))
-            }
-        };
-        Ok(Tokens {
-            refresh_token: text("refresh_token")?,
-            access_token: text("access_token")?,
-            access_expires_at: time("access_token_expire_in")?,
-            refresh_expires_at: time("refresh_token_expire_in")?,
-        })
-    }
-
-    /// `Ok` while the access token is valid (with the skew margin); else "run refresh".
-    pub fn check_access(&self, path: &Path, now: i64) -> Result<(), Error> {
-        if expiry::is_valid(self.access_expires_at, now) {
-            return Ok(());
-        }
-        Err(Error::NeedLogin(format!(
-            "the access token in `{}` expired {}, counting {} s for clock skew: run `tiktok-shop-auth refresh`",
-            shown(path),
-            expiry::describe(self.access_expires_at, now),
-            expiry::SKEW_MARGIN
-        )))
-    }
-
-    /// `Ok` while the refresh token can still be used; else "run login".
-    pub fn check_refresh(&self, path: &Path, now: i64) -> Result<(), Error> {
-        if expiry::is_valid(self.refresh_expires_at, now) {
-            return Ok(());
-        }
-        Err(Error::NeedLogin(format!(
-            "the refresh token in `{}` expired {}: run `tiktok-shop-auth login`",
-            shown(path),
-            expiry::describe(self.refresh_expires_at, now)
-        )))
-    }
-
-    /// Whether `self` is a later answer than `other` (both of one seller): later expiries;
-    /// with the same expiries (two answers within one second), other tokens written later.
-    fn is_newer_than(&self, other: &Tokens, written_later: bool) -> bool {
-        let (mine, theirs) =
-            ((self.access_expires_at, self.refresh_expires_at), (other.access_expires_at, other.refresh_expires_at));
-        mine > theirs || mine == theirs && written_later && self.access_token != other.access_token
-    }
-}
-
-/// The seller a token response belongs to.
-pub fn open_id(value: &Value) -> &str {
-    value.pointer("/data/open_id").and_then(Value::as_str).unwrap_or_default()
-}
-
-/// A path as shown to a person: a file name is outside text too (control characters escaped).
-pub fn shown(path: &Path) -> String {
-    clean(&path.display().to_string())
-}
-
-/// What a path is, when it is not a regular file.
-pub fn kind_of(meta: &fs::Metadata) -> &'static str {
-    let kind = meta.file_type();
-    if kind.is_dir() {
-        return "a directory";
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if kind.is_fifo() {
-            return "a FIFO (named pipe)";
-        }
-        if kind.is_socket() {
-            return "a socket";
-        }
-        if kind.is_block_device() || kind.is_char_device() {
-            return "a device";
-        }
-    }
-    "not a regular file"
-}
 
 /// One file on disk, whatever path names it: device and inode where there are such.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
@@ -252,7 +145,7 @@ impl TokenFile {
     /// The file as saved, with the newer answer a dead run left beside it taken into
     /// account: adopted under the lock when the lock is free, else used as it is. For the
     /// commands that only read (`status`, `token`, `api`, `exec`, `shops`).
-    pub fn read(&self) -> Result<(Value, Tokens), Error> {
+    pub fn read(&self) -> Result<TokenResponse, Error> {
         let saved = self.read_as_saved();
         if self.leftovers().is_empty() {
             return saved;
@@ -263,7 +156,7 @@ impl TokenFile {
         // Another run holds the lock (or it cannot be made here): a complete, newer answer
         // of the same seller is the truth all the same.
         match (&saved, self.newest_leftover(saved.as_ref().ok())) {
-            (_, Some((_, bytes))) => parse_response(&bytes).map_err(|why| self.corrupt(why)),
+            (_, Some((_, bytes))) => TokenResponse::parse(&bytes).map_err(|why| self.corrupt(why)),
             _ => saved,
         }
     }
@@ -271,7 +164,7 @@ impl TokenFile {
     /// Reads and parses the file (capped at 1 MiB), as it is on disk. A missing file means
     /// a login is needed (exit 5); a file that is not a token response is reported with its
     /// path and never overwritten.
-    pub fn read_as_saved(&self) -> Result<(Value, Tokens), Error> {
+    pub fn read_as_saved(&self) -> Result<TokenResponse, Error> {
         let bytes = match read_capped(&self.target) {
             Ok(Some(b)) => b,
             Ok(None) => return Err(self.corrupt(format!("is larger than {} KiB", MAX_FILE / 1024))),
@@ -283,7 +176,7 @@ impl TokenFile {
             }
             Err(e) => return Err(Error::file("read the token file", &self.path, e)),
         };
-        parse_response(&bytes).map_err(|why| self.corrupt(why))
+        TokenResponse::parse(&bytes).map_err(|why| self.corrupt(why))
     }
 
     fn corrupt(&self, reason: String) -> Error {
@@ -329,7 +222,8 @@ impl TokenFile {
     }
 
     fn temp_path(&self) -> Result<PathBuf, Error> {
-        let random = crate::secret::random_urlsafe(TEMP_RANDOM_BYTES)?;
+        let random = crate::secret::random_urlsafe(TEMP_RANDOM_BYTES)
+            .map_err(|e| Error::Local(format!("the operating system's random source failed: {e}")))?;
         Ok(self.dir.join(format!(".{}.{}.{random}.tmp", self.name, std::process::id())))
     }
 
@@ -361,22 +255,23 @@ impl TokenFile {
 
     /// The newest leftover that is a complete token response of the file's seller and newer
     /// than `saved` (any complete one when there is no readable file).
-    fn newest_leftover(&self, saved: Option<&(Value, Tokens)>) -> Option<(PathBuf, Vec<u8>)> {
+    fn newest_leftover(&self, saved: Option<&TokenResponse>) -> Option<(PathBuf, Vec<u8>)> {
         let modified = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
         let current_modified = modified(&self.target);
         let mut best: Option<(Tokens, Option<std::time::SystemTime>, PathBuf, Vec<u8>)> = None;
         for path in self.leftovers() {
             let Some(bytes) = read_capped(&path).ok().flatten() else { continue };
-            let Ok((value, tokens)) = parse_response(&bytes) else { continue };
+            let Ok(found) = TokenResponse::parse(&bytes) else { continue };
             let at = modified(&path);
             let fits = match saved {
-                Some((current, current_tokens)) => {
-                    open_id(&value) == open_id(current) && tokens.is_newer_than(current_tokens, at >= current_modified)
+                Some(current) => {
+                    found.open_id() == current.open_id()
+                        && found.tokens.is_newer_than(&current.tokens, at >= current_modified)
                 }
                 None => true,
             };
-            if fits && best.as_ref().is_none_or(|(b, b_at, _, _)| tokens.is_newer_than(b, at > *b_at)) {
-                best = Some((tokens, at, path, bytes));
+            if fits && best.as_ref().is_none_or(|(b, b_at, _, _)| found.tokens.is_newer_than(b, at > *b_at)) {
+                best = Some((found.tokens, at, path, bytes));
             }
         }
         best.map(|(_, _, path, bytes)| (path, bytes))
@@ -455,26 +350,26 @@ pub struct Guard<'a> {
 
 impl Guard<'_> {
     /// The file as it is now that no one else can change it.
-    pub fn read(&self) -> Result<(Value, Tokens), Error> {
+    pub fn read(&self) -> Result<TokenResponse, Error> {
         self.file.read_as_saved()
     }
 
+    /// The path as the user gave it, for messages.
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
     /// Spends the refresh token the file holds now (read here, under the lock, never
-    /// handed in) and saves the answer: the one way every command refreshes. A refresh
-    /// token TikTok no longer accepts is exit 5, file untouched.
-    pub fn renew(&self, auth: &Auth) -> Result<TokenAnswer, Error> {
-        let (_, tokens) = self.read()?;
-        let path = self.file.path();
-        tokens.check_refresh(path, expiry::now())?;
-        self.reserve()?.spend(|room| {
-            tiktok::refresh(auth, &tokens.refresh_token, room).map_err(|e| match e {
-                Error::TikTok(api) if tiktok::needs_new_login(api.code) => Error::NeedLogin(format!(
-                    "{api}: the refresh token in `{}` is no longer accepted; run `tiktok-shop-auth login` (the file was left as it was)",
-                    shown(path)
-                )),
-                other => other,
-            })
-        })
+    /// handed in) through `call` (the token endpoint), with the room reserved, and saves
+    /// the answer: the one way every command refreshes. An expired refresh token is exit 5
+    /// before anything is sent.
+    pub fn renew(
+        &self,
+        call: impl FnOnce(&Secret, &Room) -> Result<TokenResponse, Error>,
+    ) -> Result<TokenResponse, Error> {
+        let saved = self.read()?;
+        saved.tokens.check_refresh(self.file.path(), expiry::now())?;
+        self.reserve()?.spend(|room| call(&saved.tokens.refresh_token, room))
     }
 
     /// A new temporary file beside the target, filled to the size the answer will need.
@@ -515,10 +410,11 @@ impl Guard<'_> {
             if best.as_ref().is_some_and(|(b, _)| b == path) {
                 continue;
             }
-            let other_seller =
-                read_capped(path).ok().flatten().and_then(|b| parse_response(&b).ok()).is_some_and(|(value, _)| {
-                    saved.as_ref().is_some_and(|(current, _)| open_id(&value) != open_id(current))
-                });
+            let other_seller = read_capped(path)
+                .ok()
+                .flatten()
+                .and_then(|b| TokenResponse::parse(&b).ok())
+                .is_some_and(|other| saved.as_ref().is_some_and(|current| other.open_id() != current.open_id()));
             if other_seller {
                 noteln!(
                     "tiktok-shop-auth: warning: `{}` holds another seller's tokens than `{}`; it was left where it is",
@@ -588,19 +484,19 @@ impl Reservation<'_> {
     /// Spends a grant (`call` is the token request) and saves its answer. On a failed save
     /// the answer goes to a recovery file, else stays in the reserved file; the error
     /// names whichever holds it.
-    pub fn spend(mut self, call: impl FnOnce(&Room) -> Result<TokenAnswer, Error>) -> Result<TokenAnswer, Error> {
+    pub fn spend(mut self, call: impl FnOnce(&Room) -> Result<TokenResponse, Error>) -> Result<TokenResponse, Error> {
         let room = Room { file: &self.handle, kept: Cell::new(None) };
         let answer = call(&room)?;
         let kept = room.kept.get();
         let result = match kept {
             Some(len) => self.finish(len),
-            None => self.save(&answer.body),
+            None => self.save(&answer.bytes),
         };
         match result {
             Ok(()) => Ok(answer),
             Err(e) => {
                 let kept = self.holds(&answer);
-                let error = self.file.recover_or_lose(&answer.body, e, kept.then_some(self.temp.as_path()));
+                let error = self.file.recover_or_lose(&answer.bytes, e, kept.then_some(self.temp.as_path()));
                 // The only copy stays; a recovery file is a copy, so then this one goes.
                 self.done = matches!(error, Error::Kept { .. });
                 Err(error)
@@ -632,10 +528,12 @@ impl Reservation<'_> {
     }
 
     /// Whether the reserved file, read back by its name, holds `answer` whole.
-    fn holds(&self, answer: &TokenAnswer) -> bool {
-        read_capped(&self.temp).ok().flatten().and_then(|b| parse_response(&b).ok()).is_some_and(|(_, t)| {
-            t.access_token == answer.tokens.access_token && t.refresh_token == answer.tokens.refresh_token
-        })
+    fn holds(&self, answer: &TokenResponse) -> bool {
+        read_capped(&self.temp)
+            .ok()
+            .flatten()
+            .and_then(|b| TokenResponse::parse(&b).ok())
+            .is_some_and(|kept| kept.tokens.same_as(&answer.tokens))
     }
 }
 
@@ -645,42 +543,6 @@ impl Drop for Reservation<'_> {
             let _ = fs::remove_file(&self.temp);
         }
     }
-}
-
-/// The whole file, or `None` when it is larger than `MAX_FILE`. Only regular files: a FIFO
-/// would never end, a device might not either.
-pub fn read_capped(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    let meta = fs::metadata(path)?;
-    if !meta.is_file() {
-        return Err(io::Error::other(format!("it is {}", kind_of(&meta))));
-    }
-    let file = File::open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::other("it is not a regular file"));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE + 1).read_to_end(&mut bytes)?;
-    Ok((bytes.len() as u64 <= MAX_FILE).then_some(bytes))
-}
-
-/// Parses a token response; the error says what is wrong with it.
-pub fn parse_response(bytes: &[u8]) -> Result<(Value, Tokens), String> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err("is empty".into());
-    }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("is not valid JSON ({e})"))?;
-    let tokens =
-        Tokens::from_response(&value).map_err(|why| format!("is not a TikTok Shop token response: it {why}"))?;
-    Ok((value, tokens))
-}
-
-/// A new file (never an existing path), 0600.
-pub fn create_new_private(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
 }
 
 /// Follows symbolic links to the file they finally name (which need not exist yet).

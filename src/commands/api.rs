@@ -12,24 +12,183 @@ use std::io::Read;
 
 use serde_json::Value;
 
-use crate::cli::{ApiOptions, DataSource};
-use crate::commands::refresh;
+use std::path::PathBuf;
+
+use crate::cli::{self, Args};
 use crate::error::Error;
 use crate::json_text::{compact, pretty};
 use crate::open_api::{self, Call, Client, ShopList};
 use crate::secret::{Secret, clean, mask};
-use crate::tiktok::{self, Answer};
-use crate::token_file::{self, TokenFile};
+use crate::session::{self, Session, SessionOptions, cipher_for, cipher_of};
+use crate::tiktok::Answer;
 use crate::{expiry, output};
 
 /// The largest request body `--data` takes.
 const MAX_DATA: u64 = 32 * 1024 * 1024;
 
-pub fn run(opts: &ApiOptions) -> Result<(), Error> {
+/// `--paginate`'s page cap when `--max-pages` is not given.
+pub const MAX_PAGES: u64 = 10_000;
+const METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "PATCH"];
+/// Query keys the tool sets itself (`shop_cipher` through `--shop`), or that carry a grant
+/// or the secret: `api` never sends them from the command line.
+const RESERVED_QUERY_KEYS: [&str; 8] =
+    ["app_key", "timestamp", "sign", "access_token", "shop_cipher", "app_secret", "refresh_token", "auth_code"];
+/// The token endpoints: only the locked refresh (and login) may call them.
+const TOKEN_PATHS: &str = "/api/v2/token/";
+
+/// Where `api --data` comes from.
+pub enum DataSource {
+    Literal(String),
+    File(PathBuf),
+    Stdin,
+}
+
+pub struct Options {
+    pub session: SessionOptions,
+    pub method: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub shop: Option<String>,
+    pub data: Option<DataSource>,
+    pub paginate: bool,
+    /// `--paginate` stops (exit 1) after this many pages.
+    pub max_pages: u64,
+    pub include: bool,
+    pub dry_run: bool,
+}
+
+pub fn parse(args: &mut Args) -> Result<Options, Error> {
+    let paginate = args.flag("--paginate");
+    let max_pages = args.number("--max-pages", 1..=u64::MAX)?.unwrap_or(MAX_PAGES);
+    let include = args.flag("--include");
+    let dry_run = args.flag("--dry-run");
+    let shop = args.string("--shop")?;
+    let data = args.string("--data")?.map(|d| match d.as_str() {
+        "-" => DataSource::Stdin,
+        _ => match d.strip_prefix('@') {
+            Some(file) => DataSource::File(PathBuf::from(file)),
+            None => DataSource::Literal(d),
+        },
+    });
+    if args.flag("-q") {
+        return Err(Error::Usage(
+            "api: `-q` means --quiet in every command; query pairs are `--query KEY=VALUE`".into(),
+        ));
+    }
+    let mut query = Vec::new();
+    for pair in args.strings("--query")? {
+        let Some((k, v)) = pair.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            return Err(Error::Usage(format!("--query `{}` is not KEY=VALUE", clean(&pair))));
+        };
+        query.push((k.to_string(), v.to_string()));
+    }
+    let session = SessionOptions::parse(args)?;
+    let (method, path) = match (args.free()?, args.free()?) {
+        (Some(m), Some(p)) => (m.to_ascii_uppercase(), p),
+        (Some(p), None) => (if data.is_some() { "POST" } else { "GET" }.to_string(), p),
+        (None, _) => return Err(Error::Usage("api: give the Open API PATH, e.g. `/seller/202309/shops`".into())),
+    };
+    if !METHODS.contains(&method.as_str()) {
+        return Err(Error::Usage(format!("api: METHOD `{}` is not one of {}", clean(&method), METHODS.join(", "))));
+    }
+    if !path.starts_with('/') || path.contains(['#', ' ']) {
+        return Err(Error::Usage(format!(
+            "api: PATH `{}` must start with `/`, like /seller/202309/shops",
+            clean(&path)
+        )));
+    }
+    let (path, in_path) = match path.split_once('?') {
+        Some((p, q)) => (p.to_string(), crate::url::parse_query(q)),
+        None => (path, Vec::new()),
+    };
+    if path.to_ascii_lowercase().starts_with(TOKEN_PATHS) {
+        return Err(Error::Usage(format!(
+            "api: `{}` is a token endpoint, which spends a grant: only `tiktok-shop-auth refresh` (under the token \
+             file's lock) and `login` call it; nothing was sent",
+            clean(&path)
+        )));
+    }
+    let query: Vec<(String, String)> = in_path.into_iter().chain(query).collect();
+    if let Some((k, _)) = query.iter().find(|(k, _)| RESERVED_QUERY_KEYS.contains(&k.to_ascii_lowercase().as_str())) {
+        let k = clean(k);
+        let why = match k.as_str() {
+            "shop_cipher" => "choose the shop with --shop (an id, code, name, region or cipher)".to_string(),
+            "app_secret" | "refresh_token" | "auth_code" => {
+                "it carries a secret or a grant, which api never sends from the command line".to_string()
+            }
+            _ => "the tool sets it itself".to_string(),
+        };
+        return Err(Error::Usage(format!("api: `{k}` is not taken in --query or PATH: {why}; nothing was sent")));
+    }
+    Ok(Options { session, method, path, query, shop, data, paginate, max_pages, include, dry_run })
+}
+
+/// `--help`, its defaults taken from the constants the parser uses.
+pub fn help() -> String {
+    format!(
+        "\
+tiktok-shop-auth api: a signed call to any Open API endpoint, like `gh api`
+
+USAGE:
+    tiktok-shop-auth api [METHOD] PATH [--query KEY=VALUE]... [--shop SELECTOR]
+                         [--data JSON | --data @FILE | --data -] [--paginate [--max-pages N]] [--include] [--dry-run]
+
+    tiktok-shop-auth api /seller/202309/shops
+    tiktok-shop-auth api POST /order/202309/orders/search --query page_size=50 --shop GB \\
+        --data '{{\"order_status\": \"AWAITING_SHIPMENT\"}}' --paginate
+    tiktok-shop-auth api /product/202309/products/1729382476852921560 --shop GB | jq .data.title
+
+Builds the request from PATH (joined to --api-base; a query in it is kept), adds app_key,
+timestamp, each --query KEY=VALUE and, when a shop is chosen, shop_cipher; signs it (HMAC-SHA256
+over the path, the sorted query and the body exactly as sent) and sends it with the saved
+access token in x-tts-access-token. An expired access token is refreshed first, exactly as
+`refresh` does. The answer's JSON goes to stdout as received (re-indented).
+
+OPTIONS:
+    METHOD                    GET, POST, PUT, DELETE or PATCH [default: GET, or POST with --data]
+    --query KEY=VALUE         a query parameter (repeatable); app_key, timestamp, sign,
+                              access_token, shop_cipher (use --shop) and the grant keys are refused
+    --shop SELECTOR           the shop whose shop_cipher to send: its id, code, name, region or
+                              cipher (the seller's shops are fetched once and cached beside the
+                              token file). Without it, a one-shop seller's cipher is sent on every
+                              path but /authorization/* and /seller/*, which never take one
+    --data JSON | @FILE | -   the JSON body, sent and signed byte for byte as given
+    --paginate                follow data.next_page_token (sent back as page_token) to the last
+                              page, printing each page as one line of compact JSON (JSON Lines);
+                              a token seen before stops it (exit 1, naming the token)
+    --max-pages N             with --paginate: stop after N pages, exit 1 if more were to follow
+                              [default: {max_pages}]
+    --include                 print each answer's HTTP status and headers on stderr
+    --dry-run                 send nothing: print the method, the signed URL, the headers (token
+                              masked), the body and the signature's input with the secret masked
+    --app-key KEY             [env: TIKTOK_SHOP_APP_KEY]
+    --app-secret-file PATH    [env: TIKTOK_SHOP_APP_SECRET holds the secret itself]
+    --token-file PATH         {token_file}
+    --api-base URL            {api_base}
+    --auth-base URL           for the refresh {auth_base}
+    --lock-wait DURATION      how long to wait for the token file's lock to refresh [default: {lock_wait}]
+    -h, --help                this text
+
+GET is tried again on HTTP 429 and 5xx (3 tries at most, Retry-After honoured up to 10 s);
+POST, PUT, DELETE and PATCH never are.
+
+EXIT STATUS:
+    0 TikTok answered code 0   1 a non-zero code (the answer still goes to stdout; code,
+    message and request_id on stderr), or a network or file error   2 usage error
+    5 the access token was refused and could not be refreshed: run refresh, or login
+",
+        max_pages = MAX_PAGES,
+        token_file = cli::token_file_doc(),
+        api_base = cli::api_base_doc(),
+        auth_base = cli::auth_base_doc(),
+        lock_wait = expiry::short(session::LOCK_WAIT),
+    )
+}
+
+pub fn run(opts: &Options) -> Result<(), Error> {
     let body = read_body(opts.data.as_ref())?;
-    let agent = tiktok::agent()?;
-    let file = TokenFile::new(&opts.token_file)?;
-    let client = Client { agent: &agent, base: &opts.api_base, app: &opts.app };
+    let session = Session::open(&opts.session)?;
+    let client = session.signing_client()?;
     let mut call = Call {
         method: opts.method.clone(),
         path: opts.path.clone(),
@@ -38,12 +197,12 @@ pub fn run(opts: &ApiOptions) -> Result<(), Error> {
         body,
     };
     if opts.dry_run {
-        return dry_run(opts, &file, &client, call);
+        return dry_run(opts, &session, &client, call);
     }
-    let (value, mut tokens) =
-        refresh::fresh_tokens(&file, 0, &agent, &opts.auth_base, Some(&opts.app), opts.lock_wait)?;
-    let mut shops = ShopList::cached(&file, token_file::open_id(&value));
-    call.shop_cipher = choose_cipher(opts, &mut shops, &client, &tokens.access_token)?;
+    let saved = session.fresh(0)?;
+    let mut shops = session.shops(&saved);
+    let mut tokens = saved.tokens;
+    call.shop_cipher = shop_cipher(opts, &mut shops, &client, &tokens.access_token)?;
     let mut replaced = false;
     let mut page = call.clone();
     // --paginate: the tokens followed so far (a server that repeats one would never end).
@@ -61,14 +220,7 @@ pub fn run(opts: &ApiOptions) -> Result<(), Error> {
         {
             // TikTok refused a token the file believed in: a newer one, or a refresh.
             replaced = true;
-            tokens = refresh::replace_refused(
-                &file,
-                &tokens.access_token,
-                &agent,
-                &opts.auth_base,
-                &opts.app,
-                opts.lock_wait,
-            )?;
+            tokens = session.replace_refused(&tokens.access_token)?;
             continue;
         }
         if let Err(Error::TikTok(e)) = &checked
@@ -79,7 +231,7 @@ pub fn run(opts: &ApiOptions) -> Result<(), Error> {
             // The cached shop list may be stale (a shop added, a seller re-authorized):
             // fetch it again and choose again, once.
             shops.refetch(&client, &tokens.access_token)?;
-            call.shop_cipher = choose_cipher(opts, &mut shops, &client, &tokens.access_token)?;
+            call.shop_cipher = shop_cipher(opts, &mut shops, &client, &tokens.access_token)?;
             if call.shop_cipher != page.shop_cipher {
                 page.shop_cipher.clone_from(&call.shop_cipher);
                 continue;
@@ -144,40 +296,14 @@ fn read_body(data: Option<&DataSource>) -> Result<Option<Vec<u8>>, Error> {
     Ok(Some(bytes))
 }
 
-/// The `shop_cipher` to add: the `--shop` one; without `--shop`, a one-shop seller's on
-/// every path that takes one; never on `/authorization/*` and `/seller/*`.
-fn choose_cipher(
-    opts: &ApiOptions,
-    shops: &mut ShopList,
-    client: &Client,
-    token: &Secret,
-) -> Result<Option<String>, Error> {
-    let no_shop = open_api::takes_no_shop(&opts.path);
-    match &opts.shop {
-        Some(_) if no_shop => Err(Error::Usage(format!(
-            "--shop: `{}` takes no shop_cipher (authorization and seller APIs never do)",
-            opts.path
-        ))),
-        Some(selector) => Ok(cipher_of(&shops.select(selector, client, token)?)),
-        None if no_shop => Ok(None),
-        None => {
-            if !shops.is_cached() {
-                shops.refetch(client, token)?;
-            }
-            Ok(match shops.shops.as_slice() {
-                [only] => cipher_of(only),
-                _ => None,
-            })
-        }
-    }
-}
-
-fn cipher_of(shop: &Value) -> Option<String> {
-    shop["cipher"].as_str().map(str::to_string)
+/// The `shop_cipher` to send: `--shop`'s, else a one-shop seller's (see `session::cipher_for`).
+fn shop_cipher(opts: &Options, shops: &mut ShopList, client: &Client, token: &Secret) -> Result<Option<String>, Error> {
+    let shop = cipher_for(shops, opts.shop.as_deref(), Some(&opts.path), Some((client, token)))?;
+    Ok(shop.as_ref().and_then(cipher_of))
 }
 
 /// `106013` from a seller with several shops and no `--shop`: say which to choose from.
-fn with_shop_hint(e: Error, opts: &ApiOptions, shops: &ShopList) -> Error {
+fn with_shop_hint(e: Error, opts: &Options, shops: &ShopList) -> Error {
     match e {
         Error::TikTok(mut api) if api.code == open_api::SHOP_CIPHER_ERROR && opts.shop.is_none() => {
             if shops.shops.len() > 1 {
@@ -218,26 +344,27 @@ fn show_head(answer: &Answer) {
 
 /// `--dry-run`: what would be sent, and the signature's input with the secret masked;
 /// nothing is sent, refreshed or fetched (a `--shop` is looked up in the cached list).
-fn dry_run(opts: &ApiOptions, file: &TokenFile, client: &Client, mut call: Call) -> Result<(), Error> {
-    let saved = file.read().ok();
-    let token = saved.as_ref().map(|(_, t)| mask(t.access_token.expose()));
-    let open_id = saved.as_ref().map(|(v, _)| token_file::open_id(v)).unwrap_or_default();
-    let shops = ShopList::cached(file, open_id);
+fn dry_run(opts: &Options, session: &Session, client: &Client, mut call: Call) -> Result<(), Error> {
+    let saved = session.file().read().ok();
+    let token = saved.as_ref().map(|s| mask(s.tokens.access_token.expose()));
+    let mut shops = match &saved {
+        Some(saved) => session.shops(saved),
+        None => ShopList::cached(session.file().shop_cache_path(), ""),
+    };
+    if let Some(selector) = &opts.shop
+        && !shops.is_cached()
+        && !open_api::takes_no_shop(&call.path)
+    {
+        return Err(Error::Usage(format!(
+            "--dry-run sends nothing, and no shop list is cached beside `{}` yet to find --shop `{}` in: \
+             run `tiktok-shop-auth shops` once",
+            session.file().path().display(),
+            clean(selector)
+        )));
+    }
     if !open_api::takes_no_shop(&call.path) {
-        call.shop_cipher = match &opts.shop {
-            Some(selector) if !shops.is_cached() => {
-                return Err(Error::Usage(format!(
-                    "--dry-run sends nothing, and no shop list is cached beside `{}` yet to find --shop `{selector}` in: \
-                     run `tiktok-shop-auth shops` once",
-                    file.path().display()
-                )));
-            }
-            Some(selector) => cipher_of(&shops.choose(selector)?),
-            None => match shops.shops.as_slice() {
-                [only] => cipher_of(only),
-                _ => None,
-            },
-        };
+        call.shop_cipher =
+            cipher_for(&mut shops, opts.shop.as_deref(), Some(&call.path), None)?.as_ref().and_then(cipher_of);
     }
     let signed = client.sign(&call, expiry::now());
     outln!("{} {}", call.method, signed.url);

@@ -8,16 +8,18 @@
 //! shops call with the granted scopes. It never spends a code or a refresh token: no token
 //! endpoint is called, the hosts are probed with a plain GET of a harmless path.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::cli::DoctorOptions;
+use crate::cli::Args;
 use crate::config::{self, ENV_API_BASE, ENV_APP_KEY, ENV_AUTH_BASE, ENV_SERVICE_ID};
 use crate::error::Error;
+use crate::grant::TokenResponse;
 use crate::open_api::Client;
-use crate::token_file::{TokenFile, Tokens};
+use crate::token_file::TokenFile;
 use crate::url::HttpUrl;
 use crate::{expiry, tiktok};
 
@@ -59,19 +61,76 @@ impl Report {
     }
 }
 
-/// The refresh token's end that counts as "soon" (TikTok warns daily from 30 days out).
-const REFRESH_SOON: i64 = 30 * 86_400;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const US_AUTHORIZE_HOSTS: [&str; 2] = ["services.us.tiktokshop.com", "services.tiktokshops.us"];
 
-pub fn run(opts: &DoctorOptions) -> Result<(), Error> {
+/// `doctor` takes the configuration as given: a missing or bad value is a finding, not a
+/// usage error.
+pub struct Options {
+    pub app_key: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    pub service_id: Option<String>,
+    pub token_file: PathBuf,
+    pub authorize_url: Option<String>,
+    pub auth_base: Option<String>,
+    pub api_base: Option<String>,
+    pub redirect: Option<String>,
+    pub port: Option<u16>,
+    pub json: bool,
+}
+
+pub fn parse(args: &mut Args) -> Result<Options, Error> {
+    Ok(Options {
+        json: args.flag("--json"),
+        port: args.port()?,
+        app_key: args.string("--app-key")?,
+        secret_file: args.path("--app-secret-file")?,
+        service_id: args.string("--service-id")?,
+        token_file: args.token_file()?,
+        authorize_url: args.string("--authorize-url")?,
+        auth_base: args.string("--auth-base")?,
+        api_base: args.string("--api-base")?,
+        redirect: args.string("--redirect-url")?,
+    })
+}
+
+/// `--help`, its defaults taken from the constants the parser uses.
+pub fn help() -> String {
+    format!(
+        "\
+tiktok-shop-auth doctor: check configuration, clock, network and token, one line each
+
+USAGE:
+    tiktok-shop-auth doctor [OPTIONS] [--json]
+
+Checks, each `ok`, `warn` or `fail` with what to do: the app key, secret and service id
+(and an app key given as the service id, or the reverse); the redirect URL and its port on
+both loopback families; the token file (mode 0600, a token response, both expiries, the
+refresh token's end within {ending}); DNS, TCP and TLS to the authorize host (both US hosts
+for US sellers), the auth host and the API host, through the configured proxy and
+SSL_CERT_FILE, with the time each took; this machine's clock against the Date of those
+answers; a signed shops call (36009033 explained as the app's IP allow list) and the
+granted scopes. It never spends a code or a refresh token, and never refreshes.
+
+OPTIONS:
+    --json                    the checks as a JSON array
+    --app-key, --app-secret-file, --service-id, --token-file, --authorize-url, --auth-base,
+    --api-base, --redirect-url, --port: as for login (and their environment variables)
+    -h, --help                this text
+
+EXIT STATUS:
+    0 nothing failed (warnings allowed)   1 a check failed   2 usage error
+",
+        ending = expiry::describe_span(expiry::REFRESH_ENDING_SOON as u64),
+    )
+}
+
+pub fn run(opts: &Options) -> Result<(), Error> {
     let mut report = Report::default();
     let app = configuration(opts, &mut report);
     redirect(opts, &mut report);
     let tokens = token_file(opts, &mut report);
-    let region = tokens
-        .as_ref()
-        .map(|(v, _)| v.pointer("/data/seller_base_region").and_then(Value::as_str).unwrap_or("").to_string());
+    let region = tokens.as_ref().map(|t| t.region().unwrap_or("").to_string());
     match tiktok::agent() {
         Err(e) => report.add("tls roots", Status::Fail, e.to_string()),
         Ok(agent) => {
@@ -105,7 +164,7 @@ fn print(json: bool, report: &Report) {
 }
 
 /// App key, secret, service id: present, well formed, and not mixed up.
-fn configuration(opts: &DoctorOptions, report: &mut Report) -> Option<config::App> {
+fn configuration(opts: &Options, report: &mut Report) -> Option<config::App> {
     let key = config::setting(opts.app_key.clone(), ENV_APP_KEY);
     let service = config::setting(opts.service_id.clone(), ENV_SERVICE_ID);
     let looks_like_service_id = |v: &str| v.len() >= 15 && v.bytes().all(|b| b.is_ascii_digit());
@@ -177,17 +236,13 @@ fn configuration(opts: &DoctorOptions, report: &mut Report) -> Option<config::Ap
 }
 
 /// The redirect URL's form, and its port free on the loopback address(es) it names.
-fn redirect(opts: &DoctorOptions, report: &mut Report) {
+fn redirect(opts: &Options, report: &mut Report) {
     let url = match config::redirect_url(opts.redirect.clone(), opts.port) {
         Ok(url) => url,
         Err(e) => return report.add("redirect URL", Status::Fail, e.to_string()),
     };
     let port = url.port_or_default();
-    let addrs: Vec<SocketAddr> = match url.host.as_str() {
-        "127.0.0.1" => vec![SocketAddr::from((Ipv4Addr::LOCALHOST, port))],
-        "[::1]" => vec![SocketAddr::from((Ipv6Addr::LOCALHOST, port))],
-        _ => vec![SocketAddr::from((Ipv4Addr::LOCALHOST, port)), SocketAddr::from((Ipv6Addr::LOCALHOST, port))],
-    };
+    let addrs = crate::listener::loopback_addresses(&url);
     let mut free = Vec::new();
     for addr in addrs {
         match TcpListener::bind(addr) {
@@ -209,7 +264,7 @@ fn redirect(opts: &DoctorOptions, report: &mut Report) {
 }
 
 /// The token file: readable, private, a token response, and both expiries.
-fn token_file(opts: &DoctorOptions, report: &mut Report) -> Option<(Value, Tokens)> {
+fn token_file(opts: &Options, report: &mut Report) -> Option<TokenResponse> {
     let file = match TokenFile::new(&opts.token_file) {
         Ok(f) => f,
         Err(e) => {
@@ -218,9 +273,9 @@ fn token_file(opts: &DoctorOptions, report: &mut Report) -> Option<(Value, Token
         }
     };
     let shown = file.path().display().to_string();
-    let (value, tokens) = match file.read() {
-        Ok(ok) => ok,
-        Err(e) if e.exit_code() == 5 => {
+    let saved = match file.read() {
+        Ok(saved) => saved,
+        Err(Error::NeedLogin(_)) => {
             report.add("token file", Status::Warn, format!("none at `{shown}` yet: run `tiktok-shop-auth login`"));
             return None;
         }
@@ -246,6 +301,7 @@ fn token_file(opts: &DoctorOptions, report: &mut Report) -> Option<(Value, Token
     #[cfg(not(unix))]
     report.add("token file", Status::Ok, format!("`{shown}`, a token response"));
     let now = expiry::now();
+    let tokens = &saved.tokens;
     if expiry::is_valid(tokens.access_expires_at, now) {
         report.add("access token", Status::Ok, format!("expires {}", expiry::describe(tokens.access_expires_at, now)));
     } else {
@@ -262,7 +318,7 @@ fn token_file(opts: &DoctorOptions, report: &mut Report) -> Option<(Value, Token
             Status::Fail,
             format!("expired {ends}: the seller must authorize again: `tiktok-shop-auth login`"),
         );
-    } else if tokens.refresh_expires_at - now < REFRESH_SOON {
+    } else if tokens.refresh_expires_at - now < expiry::REFRESH_ENDING_SOON {
         report.add(
             "refresh token",
             Status::Warn,
@@ -271,11 +327,11 @@ fn token_file(opts: &DoctorOptions, report: &mut Report) -> Option<(Value, Token
     } else {
         report.add("refresh token", Status::Ok, format!("ends {ends}"));
     }
-    Some((value, tokens))
+    Some(saved)
 }
 
 /// DNS, TCP and TLS to the authorize host(s), the auth host and the API host.
-fn network(opts: &DoctorOptions, agent: &ureq::Agent, region: Option<&str>, report: &mut Report) {
+fn network(opts: &Options, agent: &ureq::Agent, region: Option<&str>, report: &mut Report) {
     let authorize = config::setting(opts.authorize_url.clone(), config::ENV_AUTHORIZE_URL)
         .unwrap_or_else(|| config::DEFAULT_AUTHORIZE_URL.to_string());
     let mut targets = Vec::new();
@@ -402,8 +458,9 @@ fn clock(report: &mut Report) {
             "clock",
             Status::Fail,
             format!(
-                "{} s behind {host}'s: signed calls will be refused (more than 5 minutes); fix the system clock (NTP)",
-                -skew
+                "{} s behind {host}'s: signed calls will be refused (more than {}); fix the system clock (NTP)",
+                -skew,
+                expiry::describe_span(expiry::CLOCK_BEHIND_MAX as u64)
             ),
         );
     } else {
@@ -413,19 +470,20 @@ fn clock(report: &mut Report) {
 
 /// A signed "authorized shops" call with the saved token, and the granted scopes.
 fn signed_call(
-    opts: &DoctorOptions,
+    opts: &Options,
     agent: &ureq::Agent,
     app: Option<&config::App>,
-    saved: Option<&(Value, Tokens)>,
+    saved: Option<&TokenResponse>,
     report: &mut Report,
 ) {
-    let (Some(app), Some((value, tokens))) = (app, saved) else {
+    let (Some(app), Some(saved)) = (app, saved) else {
         return report.add(
             "signed call",
             Status::Warn,
             "not tried: it needs the app key, the app secret and a token file",
         );
     };
+    let tokens = &saved.tokens;
     if !expiry::is_valid(tokens.access_expires_at, expiry::now()) {
         return report.add(
             "signed call",
@@ -469,11 +527,7 @@ fn signed_call(
         }
         Err(e) => report.add("signed call", Status::Fail, e.to_string()),
     }
-    let scopes: Vec<&str> = value
-        .pointer("/data/granted_scopes")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    let scopes = saved.scopes();
     if scopes.is_empty() {
         report.add("scopes", Status::Warn, "the token file lists no granted scopes: API calls may answer 105005");
     } else {

@@ -9,35 +9,96 @@
 //! Windows it is spawned and its exit code passed on. 127 when it is not found, 126 when
 //! it is found but cannot be run.
 
+use std::ffi::OsString;
 use std::process::Command;
 
-use crate::cli::ExecOptions;
-use crate::commands::refresh;
+use crate::cli::{self, Args};
 use crate::config::{ENV_APP_KEY, ENV_APP_SECRET};
 use crate::error::Error;
-use crate::open_api::{Client, ShopList};
-use crate::tiktok;
-use crate::token_file::{self, TokenFile};
+use crate::expiry;
+use crate::secret::shown;
+use crate::session::{Session, SessionOptions, cipher_for};
 
 pub const ENV_ACCESS_TOKEN: &str = "TIKTOK_SHOP_ACCESS_TOKEN";
 pub const ENV_SHOP_CIPHER: &str = "TIKTOK_SHOP_SHOP_CIPHER";
 pub const ENV_SHOP_ID: &str = "TIKTOK_SHOP_SHOP_ID";
 
+/// Refresh first when the access token expires within this (`--if-expiring-within`).
+pub const WITHIN: i64 = 600;
+
+pub struct Options {
+    pub session: SessionOptions,
+    pub shop: Option<String>,
+    /// Refresh when the access token expires within this many seconds.
+    pub within: i64,
+    pub with_secret: bool,
+    pub command: Vec<OsString>,
+}
+
+pub fn parse(args: &mut Args) -> Result<Options, Error> {
+    let with_secret = args.flag("--with-secret");
+    let shop = args.string("--shop")?;
+    let within = args.duration("--if-expiring-within")?.unwrap_or(WITHIN);
+    let session = SessionOptions::parse_secret_optional(args)?;
+    let command = args.trailing();
+    if command.is_empty() {
+        return Err(Error::Usage(
+            "exec: give the command to run after `--`, e.g. `tiktok-shop-auth exec -- python3 etl.py`".into(),
+        ));
+    }
+    Ok(Options { session, shop, within, with_secret, command })
+}
+
+/// `--help`, its defaults taken from the constants the parser uses.
+pub fn help() -> String {
+    format!(
+        "\
+tiktok-shop-auth exec: run a command with a fresh access token in its environment
+
+USAGE:
+    tiktok-shop-auth exec [--shop SELECTOR] [--if-expiring-within DURATION] [--with-secret] -- CMD [ARG]...
+
+    tiktok-shop-auth exec --shop GB -- python3 etl.py --since yesterday
+
+Refreshes the token first when it expires within DURATION (the app secret is needed only
+then), then runs CMD with TIKTOK_SHOP_ACCESS_TOKEN and TIKTOK_SHOP_APP_KEY (and, with --shop,
+TIKTOK_SHOP_SHOP_CIPHER and TIKTOK_SHOP_SHOP_ID) added to its environment. Nothing goes on
+its command line. TIKTOK_SHOP_APP_SECRET is removed from its environment unless --with-secret.
+On Unix CMD replaces this process; its exit status is the command's.
+
+OPTIONS:
+    --if-expiring-within DURATION   refresh when the access token expires within this [default: {within}]
+    --shop SELECTOR                 also pass this shop's cipher and id (id, code, name, region or cipher)
+    --with-secret                   pass the app secret on as TIKTOK_SHOP_APP_SECRET
+    --app-key KEY                   [env: TIKTOK_SHOP_APP_KEY]
+    --app-secret-file PATH          [env: TIKTOK_SHOP_APP_SECRET holds the secret itself]
+    --token-file PATH               {token_file}
+    --api-base URL, --auth-base URL, --lock-wait DURATION   as for `api`
+    -h, --help                      this text
+
+EXIT STATUS:
+    the command's own; 127 it could not be started; 2 usage error; 5 the token has expired and
+    cannot be refreshed here (no secret, or the refresh token is dead); 1 other failures
+",
+        within = expiry::short(WITHIN),
+        token_file = cli::token_file_doc(),
+    )
+}
+
 /// Runs the command; returns its exit status (only on platforms without exec()).
-pub fn run(opts: &ExecOptions) -> Result<u8, Error> {
-    let agent = tiktok::agent()?;
-    let file = TokenFile::new(&opts.token_file)?;
-    let (value, tokens) =
-        refresh::fresh_tokens(&file, opts.within, &agent, &opts.auth_base, opts.app.as_ref(), opts.lock_wait)?;
+pub fn run(opts: &Options) -> Result<u8, Error> {
+    let session = Session::open(&opts.session)?;
+    let saved = session.fresh(opts.within)?;
+    let tokens = &saved.tokens;
     let Some((program, args)) = opts.command.split_first() else {
         return Err(Error::Usage("exec: give the command to run after `--`".into()));
     };
     let mut command = Command::new(program);
     command.args(args).env(ENV_ACCESS_TOKEN, tokens.access_token.expose());
-    if let Some(key) = &opts.app_key {
+    if let Some(key) = &opts.session.app_key {
         command.env(ENV_APP_KEY, key);
     }
-    match (&opts.app, opts.with_secret) {
+    match (session.app(), opts.with_secret) {
         (Some(app), true) => command.env(ENV_APP_SECRET, app.secret.expose()),
         (None, true) => {
             return Err(Error::Usage(format!(
@@ -47,32 +108,29 @@ pub fn run(opts: &ExecOptions) -> Result<u8, Error> {
         (_, false) => command.env_remove(ENV_APP_SECRET),
     };
     if let Some(selector) = &opts.shop {
-        let mut list = ShopList::cached(&file, token_file::open_id(&value));
-        let shop = match &opts.app {
-            Some(app) => {
-                list.select(selector, &Client { agent: &agent, base: &opts.api_base, app }, &tokens.access_token)?
-            }
-            None if list.is_cached() => {
-                // Nothing can check the cached list without the secret: say how old it is.
-                let age = list.fetched_at.map_or("of unknown age".to_string(), |at| {
-                    let ago = crate::expiry::describe_span((crate::expiry::now() - at).unsigned_abs());
-                    format!("fetched {} ({ago} ago)", crate::expiry::utc(at))
-                });
-                noteln!(
-                    "tiktok-shop-auth: warning: the shop cipher comes from the shop list cached beside `{}`, {age}; \
-                     without the app secret it cannot be checked against TikTok (run `tiktok-shop-auth shops` to renew it)",
-                    token_file::shown(file.path())
-                );
-                list.choose(selector)?
-            }
-            None => {
+        let mut list = session.shops(&saved);
+        let client = session.client();
+        if client.is_none() {
+            if !list.is_cached() {
                 return Err(Error::Usage(format!(
                     "--shop needs the seller's shop list, which is not cached beside `{}` yet: set {ENV_APP_SECRET} \
                      (or --app-secret-file) once, or run `tiktok-shop-auth shops`",
-                    file.path().display()
+                    shown(session.file().path())
                 )));
             }
-        };
+            // Nothing can check the cached list without the secret: say how old it is.
+            let age = list.fetched_at.map_or("of unknown age".to_string(), |at| {
+                let ago = expiry::describe_span((expiry::now() - at).unsigned_abs());
+                format!("fetched {} ({ago} ago)", expiry::utc(at))
+            });
+            noteln!(
+                "tiktok-shop-auth: warning: the shop cipher comes from the shop list cached beside `{}`, {age}; \
+                 without the app secret it cannot be checked against TikTok (run `tiktok-shop-auth shops` to renew it)",
+                shown(session.file().path())
+            );
+        }
+        let network = client.as_ref().map(|c| (c, &tokens.access_token));
+        let shop = cipher_for(&mut list, Some(selector), None, network)?.unwrap_or_default();
         for (var, key) in [(ENV_SHOP_CIPHER, "cipher"), (ENV_SHOP_ID, "id")] {
             if let Some(value) = shop[key].as_str() {
                 command.env(var, value);

@@ -8,21 +8,164 @@
 //! only through `token_file::Reservation::spend`, under the lock, with the room reserved.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::Child;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::cli::{LoginOptions, RecoverOptions};
+use crate::cli::{self, Args};
+use crate::config::{self, App};
 use crate::error::Error;
+use crate::files;
+use crate::grant::TokenResponse;
 use crate::listener::{self, Redirect, RedirectQuery};
-use crate::secret::{Secret, clean, random_urlsafe};
-use crate::token_file::{self, TokenFile};
+use crate::secret::{Secret, clean, random_urlsafe, shown};
+use crate::token_file::TokenFile;
 use crate::url::{self, HttpUrl};
 use crate::{browser, expiry, html, summary, tiktok};
 
-pub fn run(opts: &LoginOptions) -> Result<(), Error> {
+/// How long `login` waits for the browser's redirect.
+pub const TIMEOUT: i64 = 60;
+/// With `--manual`, how long it waits for the pasted address.
+pub const MANUAL_TIMEOUT: i64 = 600;
+/// How long, once the redirect arrives, it waits for a refresh holding the lock.
+pub const LOCK_WAIT: i64 = 30;
+
+/// `login`, or `login --recover FILE`.
+pub enum Options {
+    SignIn(Box<LoginOptions>),
+    Recover(RecoverOptions),
+}
+
+pub struct LoginOptions {
+    pub app: App,
+    /// The authorization link without `state`.
+    pub link: HttpUrl,
+    pub token_file: PathBuf,
+    pub auth_base: String,
+    pub redirect: HttpUrl,
+    pub timeout: Duration,
+    pub no_browser: bool,
+    pub manual: bool,
+    pub json: bool,
+    pub lock_wait: Duration,
+}
+
+/// `login --recover FILE`: install a recovery file as the token file.
+pub struct RecoverOptions {
+    pub from: PathBuf,
+    pub token_file: PathBuf,
+    pub lock_wait: Duration,
+    pub json: bool,
+}
+
+pub fn parse(args: &mut Args) -> Result<Options, Error> {
+    let manual = args.flag("--manual");
+    let no_browser = args.flag("--no-browser");
+    let json = args.flag("--json");
+    let lock_wait = args.wait("--lock-wait", LOCK_WAIT)?;
+    if let Some(from) = args.path("--recover")? {
+        return Ok(Options::Recover(RecoverOptions { from, token_file: args.token_file()?, lock_wait, json }));
+    }
+    let port = args.port()?;
+    let timeout = args.duration("--timeout")?.unwrap_or(if manual { MANUAL_TIMEOUT } else { TIMEOUT });
+    if timeout < 1 {
+        return Err(Error::Usage("--timeout must be at least 1 second".into()));
+    }
+    let service_id = args.string("--service-id")?;
+    let authorize_url = args.string("--authorize-url")?;
+    let auth_base = args.auth_base()?;
+    let redirect = args.string("--redirect-url")?;
+    let token_file = args.token_file()?;
+    let app = args.app()?;
+    if manual && no_browser {
+        return Err(Error::Usage("--manual already opens no browser; pass either --manual or --no-browser".into()));
+    }
+    Ok(Options::SignIn(Box::new(LoginOptions {
+        app,
+        link: config::authorize_link(authorize_url, service_id)?,
+        token_file,
+        auth_base,
+        redirect: config::redirect_url(redirect, port)?,
+        timeout: Duration::from_secs(timeout as u64),
+        no_browser,
+        manual,
+        json,
+        lock_wait,
+    })))
+}
+
+/// `--help`, its defaults taken from the constants the parser uses.
+pub fn help() -> String {
+    format!(
+        "\
+tiktok-shop-auth login: sign in through the browser and save the token file
+
+USAGE:
+    tiktok-shop-auth login [OPTIONS]
+
+Binds the redirect URL's port on loopback, opens the authorization link in the browser
+($BROWSER, else the system's opener), waits for TikTok Shop's redirect, exchanges the code
+(GET /api/v2/token/get), writes the token file (mode 0600, atomically), answers the browser
+with the outcome and prints a summary (tokens masked).
+
+OPTIONS:
+    --app-key KEY             app key                  [env: TIKTOK_SHOP_APP_KEY]
+    --app-secret-file PATH    file whose first line is the app secret
+                              [env: TIKTOK_SHOP_APP_SECRET holds the secret itself]
+    --service-id ID           the app's service id     [env: TIKTOK_SHOP_SERVICE_ID]
+                              (not needed when --authorize-url already has service_id)
+    --token-file PATH         where to save            {token_file}
+    --authorize-url URL       authorization page, or the whole link copied from Partner Center
+                              [env: TIKTOK_SHOP_AUTHORIZE_URL, default: {authorize};
+                               US sellers: https://services.us.tiktokshop.com/open/authorize]
+    --auth-base URL           token service            {auth_base}
+    --redirect-url URL        the redirect URL registered on the app, exactly (http, host localhost,
+                              127.0.0.1 or [::1])      [env: TIKTOK_SHOP_REDIRECT_URL, default: {redirect}]
+    --port N                  listen on port N instead of the redirect URL's port
+    --timeout SECONDS         how long to wait for the browser [default: {timeout}; with --manual: {manual_timeout}]
+                              (90, 90s, 5m also work)
+    --no-browser              keep the listener but only print the link (open it yourself,
+                              e.g. through `ssh -L 3017:localhost:3017 host`)
+    --manual                  no listener, no browser: print the link, then paste the address the
+                              browser was sent to (or just the code) on stdin; for SSH sessions,
+                              containers and scripts
+    --json                    print the summary as one JSON object
+    --lock-wait DURATION      how long to wait, once the redirect arrives, for a refresh that holds
+                              the token file's lock; the code is spent only under the lock [default: {lock_wait}]
+    --recover FILE            install FILE (a `<token file>.recovered-<time>` written when a save
+                              failed after the code or refresh token was spent) as the token file,
+                              under the lock; no browser, no request
+    -h, --help                this text
+
+Before the browser opens, the token file's directory must have room for the new file (it is
+reserved, not just checked); the code is exchanged only while the file's lock is held.
+
+EXIT STATUS:
+    0 saved   1 failed (port in use, network, TikTok error, file, lock)   2 usage error
+    3 no redirect before the timeout   4 the seller denied
+    5 the code was spent but the answer could not be saved anywhere: sign in again
+",
+        token_file = cli::token_file_doc(),
+        authorize = config::DEFAULT_AUTHORIZE_URL,
+        auth_base = cli::auth_base_doc(),
+        redirect = config::DEFAULT_REDIRECT_URL,
+        timeout = TIMEOUT,
+        manual_timeout = MANUAL_TIMEOUT,
+        lock_wait = expiry::short(LOCK_WAIT),
+    )
+}
+
+pub fn run(opts: &Options) -> Result<(), Error> {
+    match opts {
+        Options::SignIn(opts) => sign_in(opts),
+        Options::Recover(opts) => recover(opts),
+    }
+}
+
+fn sign_in(opts: &LoginOptions) -> Result<(), Error> {
     let agent = tiktok::agent()?;
     // A code is single-use: losing it to a read-only directory or a full disk would waste
     // the seller's sign-in, so the room is reserved (and let go) before they are sent anywhere.
@@ -32,7 +175,7 @@ pub fn run(opts: &LoginOptions) -> Result<(), Error> {
         return manual(opts, &agent, &file);
     }
     let listener = listener::bind(&opts.redirect)?;
-    let state = random_urlsafe(24)?;
+    let state = new_state()?;
     let link = link_with_state(&opts.link, &state);
     let listening: Vec<String> = listener.addresses().iter().map(ToString::to_string).collect();
     noteln!("listening for the redirect on {} (path {})", listening.join(" and "), opts.redirect.path);
@@ -71,10 +214,10 @@ pub fn run(opts: &LoginOptions) -> Result<(), Error> {
         Redirect::Granted { code, request } => {
             noteln!("redirect received; exchanging the code");
             match exchange_and_save(opts, &agent, &file, &code) {
-                Ok(value) => {
-                    let seller = value.pointer("/data/seller_name").and_then(Value::as_str).unwrap_or("your shop");
+                Ok(answer) => {
+                    let seller = answer.seller().unwrap_or("your shop");
                     listener::respond(request, 200, &html::granted_page(seller, &file.path().display().to_string()));
-                    print_summary(file.path(), opts.json, &value, "authorized and saved");
+                    print_summary(file.path(), opts.json, &answer.json, "authorized and saved");
                     Ok(())
                 }
                 Err(e) => {
@@ -121,10 +264,9 @@ fn exchange_and_save(
     agent: &ureq::Agent,
     file: &TokenFile,
     code: &Secret,
-) -> Result<Value, Error> {
+) -> Result<TokenResponse, Error> {
     let guard = file.lock(opts.lock_wait)?;
-    let answer = guard.reserve()?.spend(|room| tiktok::exchange_code(agent, &opts.auth_base, &opts.app, code, room))?;
-    Ok(answer.json)
+    guard.reserve()?.spend(|room| tiktok::exchange_code(agent, &opts.auth_base, &opts.app, code, room))
 }
 
 fn print_summary(path: &std::path::Path, json: bool, value: &Value, headline: &str) {
@@ -140,43 +282,44 @@ fn print_summary(path: &std::path::Path, json: bool, value: &Value, headline: &s
 /// file, under the lock. Refused (exit 2, both files as they were): FILE is the token file
 /// itself under another name, is not a regular file, holds another seller's answer, or is
 /// older than what the token file holds.
-pub fn recover(opts: &RecoverOptions) -> Result<(), Error> {
+fn recover(opts: &RecoverOptions) -> Result<(), Error> {
     let file = TokenFile::new(&opts.token_file)?;
-    let from = token_file::shown(&opts.from);
+    let from = shown(&opts.from);
     let refuse = |why: String| Error::Usage(format!("--recover `{from}` {why}; nothing was changed"));
     let source = TokenFile::new(&opts.from).map_err(|_| match std::fs::metadata(&opts.from) {
-        Ok(meta) => refuse(format!("is {}, not a saved token response", token_file::kind_of(&meta))),
+        Ok(meta) => refuse(format!("is {}, not a saved token response", files::kind_of(&meta))),
         Err(e) => Error::file("read the file to recover", &opts.from, e),
     })?;
     if source.id() == file.id() {
         return Err(refuse(format!(
             "is the token file `{}` itself (the same file under another name)",
-            token_file::shown(file.path())
+            shown(file.path())
         )));
     }
-    let bytes = match token_file::read_capped(&opts.from) {
+    let bytes = match files::read_capped(&opts.from) {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return Err(refuse("is larger than a token response can be".into())),
         Err(e) => return Err(Error::file("read the file to recover", &opts.from, e)),
     };
-    let (value, tokens) = token_file::parse_response(&bytes).map_err(&refuse)?;
+    let found = TokenResponse::parse(&bytes).map_err(&refuse)?;
     let guard = file.lock(opts.lock_wait)?;
-    if let Ok((current_value, current)) = guard.read() {
-        let (theirs, ours) = (token_file::open_id(&value), token_file::open_id(&current_value));
+    if let Ok(saved) = guard.read() {
+        let (theirs, ours) = (found.open_id(), saved.open_id());
         if theirs != ours {
             return Err(refuse(format!(
                 "holds the tokens of another seller ({}, open_id {}) than `{}` ({}, open_id {})",
-                seller_name(&value),
+                seller_name(&found),
                 clean(theirs),
-                token_file::shown(file.path()),
-                seller_name(&current_value),
+                shown(file.path()),
+                seller_name(&saved),
                 clean(ours)
             )));
         }
+        let (current, tokens) = (&saved.tokens, &found.tokens);
         if current.access_expires_at >= tokens.access_expires_at && current.access_token != tokens.access_token {
             return Err(Error::Usage(format!(
                 "`{}` already holds newer tokens than `{from}` (access token expiring {}); nothing was changed",
-                token_file::shown(file.path()),
+                shown(file.path()),
                 expiry::describe(current.access_expires_at, expiry::now())
             )));
         }
@@ -184,17 +327,22 @@ pub fn recover(opts: &RecoverOptions) -> Result<(), Error> {
     guard.reserve()?.install(&bytes)?;
     // The recovery file holds live tokens: once installed, it must not linger.
     let _ = std::fs::remove_file(&opts.from);
-    print_summary(file.path(), opts.json, &value, "recovered and saved");
+    print_summary(file.path(), opts.json, &found.json, "recovered and saved");
     Ok(())
 }
 
-fn seller_name(value: &Value) -> String {
-    clean(value.pointer("/data/seller_name").and_then(Value::as_str).unwrap_or("an unnamed seller"))
+/// A fresh 192-bit `state` from the operating system's random source.
+fn new_state() -> Result<String, Error> {
+    random_urlsafe(24).map_err(|e| Error::Local(format!("the operating system's random source failed: {e}")))
+}
+
+fn seller_name(response: &TokenResponse) -> String {
+    clean(response.seller().unwrap_or("an unnamed seller"))
 }
 
 /// `login --manual`: no listener, no browser; the user pastes where the browser landed.
 fn manual(opts: &LoginOptions, agent: &ureq::Agent, file: &TokenFile) -> Result<(), Error> {
-    let state = random_urlsafe(24)?;
+    let state = new_state()?;
     let link = link_with_state(&opts.link, &state);
     noteln!(
         "open this link in a browser on any machine and authorize the app:\n\n    {link}\n\n\
@@ -240,8 +388,8 @@ fn manual(opts: &LoginOptions, agent: &ureq::Agent, file: &TokenFile) -> Result<
             Pasted::Denied(reason) => return Err(denied(&reason)),
             Pasted::Code(code) => {
                 noteln!("exchanging the code");
-                let value = exchange_and_save(opts, agent, file, &code)?;
-                print_summary(file.path(), opts.json, &value, "authorized and saved");
+                let answer = exchange_and_save(opts, agent, file, &code)?;
+                print_summary(file.path(), opts.json, &answer.json, "authorized and saved");
                 return Ok(());
             }
         }

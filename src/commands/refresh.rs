@@ -3,22 +3,105 @@
 //! Never interactive, quiet when asked. The order (lock, read again under the lock, check
 //! room, spend, save) is not this file's to keep: `token_file`'s types only allow it, so
 //! overlapping runs cannot both spend the same rotating refresh token and a full disk
-//! cannot cost one. `renew` is that locked path, shared with every command that refreshes.
+//! cannot cost one. `session::renew` is that locked path, shared with every command that
+//! refreshes.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use crate::cli::RefreshOptions;
+use crate::cli::{self, Args};
 use crate::config::App;
 use crate::error::Error;
-use crate::expiry;
-use crate::secret::clean;
+use crate::grant::TokenResponse;
+use crate::secret::{clean, shown};
 use crate::tiktok::{self, Auth};
-use crate::token_file::{FileId, TokenFile, Tokens, shown};
+use crate::token_file::{FileId, TokenFile};
+use crate::{expiry, session};
 
-pub fn refresh(opts: &RefreshOptions) -> Result<(), Error> {
+/// How long `refresh` (and `api`, `exec`) wait for another run holding the lock.
+pub const LOCK_WAIT: i64 = 120;
+/// `refresh FILE...`: how many files at once.
+pub const JOBS: usize = 4;
+const MAX_JOBS: usize = 64;
+
+pub struct Options {
+    pub app: App,
+    pub token_file: PathBuf,
+    /// `refresh FILE...`: these instead of `token_file`, each on its own.
+    pub files: Vec<PathBuf>,
+    pub jobs: usize,
+    pub auth_base: String,
+    pub if_expiring_within: Option<i64>,
+    pub quiet: bool,
+    pub lock_wait: Duration,
+}
+
+pub fn parse(args: &mut Args) -> Result<Options, Error> {
+    let quiet = args.flag(["-q", "--quiet"]);
+    let jobs = args.number("--jobs", 1..=MAX_JOBS)?.unwrap_or(JOBS);
+    let if_expiring_within = args.duration("--if-expiring-within")?;
+    let lock_wait = args.wait("--lock-wait", LOCK_WAIT)?;
+    let auth_base = args.auth_base()?;
+    let app = args.app()?;
+    let (token_file, files) = args.token_file_or_files()?;
+    Ok(Options { app, token_file, files, jobs, auth_base, if_expiring_within, quiet, lock_wait })
+}
+
+/// `--help`, its defaults taken from the constants the parser uses.
+pub fn help() -> String {
+    format!(
+        "\
+tiktok-shop-auth refresh: new tokens from the saved refresh token
+
+USAGE:
+    tiktok-shop-auth refresh [OPTIONS]
+    tiktok-shop-auth refresh [OPTIONS] FILE...      (many sellers: tokens/*.json)
+
+Never interactive, never opens a browser: made for cron and systemd timers. Takes an
+exclusive lock (<token file>.lock) for the whole read, request and write, reads the file
+again once it holds the lock (so overlapping runs each use the newest refresh token), calls
+GET /api/v2/token/refresh and replaces the file atomically with the whole new response.
+A failure leaves the file exactly as it was. Tokens count as expired {skew} s before their
+stated expiry, to allow for clock skew. From {due} before the refresh token itself ends, a
+warning on stderr (even with --quiet, so cron mails it) says a new login is due.
+
+OPTIONS:
+    --if-expiring-within DURATION   do nothing (exit 0) while the access token is valid for longer
+                                    than DURATION: 90s, 30m, 12h, 2d
+    -q, --quiet                     print nothing on success (cron mails any output); with
+                                    FILE..., only the files with problems
+    --jobs N                        with FILE...: refresh up to N files at once [default: {jobs}]
+    --lock-wait DURATION            how long to wait for another refresh or login holding the lock
+                                    before giving up with exit 1   [default: {lock_wait}]
+    --app-key KEY                   [env: TIKTOK_SHOP_APP_KEY]
+    --app-secret-file PATH          [env: TIKTOK_SHOP_APP_SECRET holds the secret itself]
+    --token-file PATH               {token_file}
+    --auth-base URL                 {auth_base}
+    -h, --help                      this text
+
+With FILE..., each file is refreshed under its own lock, one failure never stopping the
+others; one line per file (path, seller, outcome, new expiry), problems on stderr, then a
+tally. A file given twice (or through a link) is refreshed once. --token-file is a usage
+error beside FILE..., and TIKTOK_SHOP_TOKEN_FILE is not used then.
+
+EXIT STATUS:
+    0 refreshed or still valid   1 failed (network, TikTok error, unreadable or corrupt file, lock)
+    2 usage error   5 a new login is needed (no file, refresh token rejected or expired)
+    With FILE...: 5 if any file needs a new login, else 1 if any failed, else 0
+",
+        skew = expiry::SKEW_MARGIN,
+        due = expiry::describe_span(expiry::LOGIN_DUE_WARNING as u64),
+        jobs = JOBS,
+        lock_wait = expiry::short(LOCK_WAIT),
+        token_file = cli::token_file_doc(),
+        auth_base = cli::auth_base_doc(),
+    )
+}
+
+pub fn run(opts: &Options) -> Result<(), Error> {
     let agent = tiktok::agent()?;
     if !opts.files.is_empty() {
         return fleet(opts, &agent);
@@ -49,31 +132,25 @@ struct Outcome {
 }
 
 /// One file: lock, read again, refresh unless still valid for longer than asked.
-fn refresh_file(path: &Path, opts: &RefreshOptions, agent: &ureq::Agent) -> Result<Outcome, Error> {
+fn refresh_file(path: &Path, opts: &Options, agent: &ureq::Agent) -> Result<Outcome, Error> {
     let file = TokenFile::new(path)?;
     let guard = file.lock(opts.lock_wait)?;
-    let (value, tokens) = guard.read()?;
+    let saved = guard.read()?;
     let now = expiry::now();
-    let seller = |v: &serde_json::Value| clean(v.pointer("/data/seller_name").and_then(|s| s.as_str()).unwrap_or("-"));
-    if let Some(within) = opts.if_expiring_within
-        && expiry::remaining(tokens.access_expires_at, now) > within
-    {
-        return Ok(Outcome {
-            refreshed: false,
-            seller: seller(&value),
-            access_expires_at: tokens.access_expires_at,
-            refresh_expires_at: tokens.refresh_expires_at,
-            now,
-        });
-    }
-    let answer = guard.renew(&Auth { agent, base: &opts.auth_base, app: &opts.app })?;
-    Ok(Outcome {
-        refreshed: true,
-        seller: seller(&answer.json),
-        access_expires_at: answer.tokens.access_expires_at,
-        refresh_expires_at: answer.tokens.refresh_expires_at,
+    let outcome = |refreshed: bool, r: &TokenResponse| Outcome {
+        refreshed,
+        seller: clean(r.seller().unwrap_or("-")),
+        access_expires_at: r.access_expires(),
+        refresh_expires_at: r.refresh_expires(),
         now,
-    })
+    };
+    if let Some(within) = opts.if_expiring_within
+        && expiry::remaining(saved.access_expires(), now) > within
+    {
+        return Ok(outcome(false, &saved));
+    }
+    let answer = session::renew(&guard, &Auth { agent, base: &opts.auth_base, app: &opts.app })?;
+    Ok(outcome(true, &answer))
 }
 
 /// The fleet's results not yet printed, and the index of the next line to print.
@@ -119,7 +196,7 @@ fn distinct(files: &[PathBuf]) -> Vec<PathBuf> {
 /// `refresh FILE...`: up to `--jobs` files at once on std threads sharing one agent (and
 /// so its connections), each under its own lock; a failure never stops the others. Lines
 /// come out in argument order, each as soon as it and all before it are done.
-fn fleet(opts: &RefreshOptions, agent: &ureq::Agent) -> Result<(), Error> {
+fn fleet(opts: &Options, agent: &ureq::Agent) -> Result<(), Error> {
     let files = &distinct(&opts.files);
     let next = AtomicUsize::new(0);
     let pending = Mutex::new(Pending { printed: 0, results: files.iter().map(|_| None).collect() });
@@ -191,71 +268,10 @@ fn report(path: &Path, result: &Result<Outcome, Error>, quiet: bool) -> Tally {
     }
 }
 
-/// The token response and tokens to use now: the saved ones while the access token is
-/// valid for longer than `within` seconds (beyond the skew margin); else refreshed first,
-/// exactly as `refresh` does (lock, read again, and refresh only if no other run did
-/// meanwhile). Without the app (`exec` with no secret), a token that is still valid is
-/// used as it is.
-pub fn fresh_tokens(
-    file: &TokenFile,
-    within: i64,
-    agent: &ureq::Agent,
-    auth_base: &str,
-    app: Option<&App>,
-    lock_wait: std::time::Duration,
-) -> Result<(serde_json::Value, Tokens), Error> {
-    let (value, tokens) = file.read()?;
-    let now = expiry::now();
-    if expiry::remaining(tokens.access_expires_at, now) > within {
-        return Ok((value, tokens));
-    }
-    let Some(app) = app else {
-        tokens.check_access(file.path(), now).map_err(|e| {
-            Error::NeedLogin(format!(
-                "{e} (or set TIKTOK_SHOP_APP_SECRET / --app-secret-file so it can be refreshed here)"
-            ))
-        })?;
-        noteln!(
-            "tiktok-shop-auth: warning: the access token in `{}` expires {}; set TIKTOK_SHOP_APP_SECRET (or --app-secret-file) to have it refreshed",
-            shown(file.path()),
-            expiry::describe(tokens.access_expires_at, now)
-        );
-        return Ok((value, tokens));
-    };
-    let guard = file.lock(lock_wait)?;
-    let (value, tokens) = guard.read()?;
-    if expiry::remaining(tokens.access_expires_at, expiry::now()) > within {
-        return Ok((value, tokens));
-    }
-    let answer = guard.renew(&Auth { agent, base: auth_base, app })?;
-    Ok((answer.json, answer.tokens))
-}
-
-/// After TikTok refused `used` (105001, 105002) although the file believed in it: the
-/// file's newer tokens if another run replaced them meanwhile, else a refresh.
-pub fn replace_refused(
-    file: &TokenFile,
-    used: &crate::secret::Secret,
-    agent: &ureq::Agent,
-    auth_base: &str,
-    app: &App,
-    lock_wait: std::time::Duration,
-) -> Result<Tokens, Error> {
-    let guard = file.lock(lock_wait)?;
-    let (_, tokens) = guard.read()?;
-    if tokens.access_token != *used {
-        return Ok(tokens);
-    }
-    Ok(guard.renew(&Auth { agent, base: auth_base, app })?.tokens)
-}
-
-/// How long before the refresh token's end `refresh` starts saying a login is coming due.
-pub const LOGIN_DUE_WARNING: i64 = 7 * 86_400;
-
 /// A refresh token cannot be refreshed: once it ends, only a new login helps. Say so on
 /// stderr (which cron mails, even with --quiet) a week ahead, while everything still works.
 fn warn_if_ending(path: &Path, refresh_expires_at: i64, now: i64) {
-    if refresh_expires_at - now < LOGIN_DUE_WARNING {
+    if refresh_expires_at - now < expiry::LOGIN_DUE_WARNING {
         noteln!(
             "tiktok-shop-auth: warning: the refresh token in `{}` ends {}; run `tiktok-shop-auth login` before then",
             shown(path),

@@ -4,21 +4,69 @@
 
 use serde_json::Value;
 
-use crate::cli::ShopsOptions;
+use std::path::PathBuf;
+
+use crate::cli::{self, Args};
+use crate::config::App;
 use crate::error::Error;
 use crate::open_api::{Client, ShopList};
 use crate::secret::clean;
-use crate::token_file::{self, TokenFile};
+use crate::token_file::TokenFile;
 use crate::{expiry, summary, tiktok};
 
-pub fn run(opts: &ShopsOptions) -> Result<(), Error> {
+pub struct Options {
+    pub app: App,
+    pub token_file: PathBuf,
+    pub api_base: String,
+    pub json: bool,
+}
+
+pub fn parse(args: &mut Args) -> Result<Options, Error> {
+    let json = args.flag("--json");
+    let api_base = args.api_base()?;
+    let token_file = args.token_file()?;
+    let app = args.app()?;
+    Ok(Options { app, token_file, api_base, json })
+}
+
+/// `--help`, its defaults taken from the constants the parser uses.
+pub fn help() -> String {
+    format!(
+        "\
+tiktok-shop-auth shops: a signed Open API call that proves the token works and lists shop ciphers
+
+USAGE:
+    tiktok-shop-auth shops [OPTIONS]
+
+Calls GET /authorization/202309/shops (\"Get Authorized Shops\"), signed with the app secret
+(HMAC-SHA256) and carrying the access token in x-tts-access-token, and prints each shop's
+id, name, region, seller type, code and cipher: the shop_cipher every shop API call needs.
+
+OPTIONS:
+    --app-key KEY             [env: TIKTOK_SHOP_APP_KEY]
+    --app-secret-file PATH    [env: TIKTOK_SHOP_APP_SECRET holds the secret itself]
+    --token-file PATH         {token_file}
+    --api-base URL            {api_base}
+    --json                    the shops as a JSON array
+    -h, --help                this text
+
+EXIT STATUS:
+    0 listed   1 failed (network, TikTok error such as a bad signature or clock skew)
+    2 usage error   5 the access token has expired (run refresh) or no file (run login)
+",
+        token_file = cli::token_file_doc(),
+        api_base = cli::api_base_doc(),
+    )
+}
+
+pub fn run(opts: &Options) -> Result<(), Error> {
     let agent = tiktok::agent()?;
     let file = TokenFile::new(&opts.token_file)?;
-    let (value, tokens) = file.read()?;
-    tokens.check_access(file.path(), expiry::now())?;
+    let saved = file.read()?;
+    saved.tokens.check_access(file.path(), expiry::now())?;
     let client = Client { agent: &agent, base: &opts.api_base, app: &opts.app };
-    let mut list = ShopList::cached(&file, token_file::open_id(&value));
-    list.refetch(&client, &tokens.access_token)?;
+    let mut list = ShopList::cached(file.shop_cache_path(), saved.open_id());
+    list.refetch(&client, &saved.tokens.access_token)?;
     let shops = list.shops;
     if opts.json {
         outln!("{}", Value::Array(shops));

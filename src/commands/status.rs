@@ -4,50 +4,131 @@
 //! new one (the writer renames), and both are quick enough for a shell prompt.
 //! `status FILE...` is the many-sellers view: one row per file and a state each.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::cli::StatusOptions;
+use crate::cli::{self, Args};
 use crate::error::Error;
+use crate::files::kind_of;
 use crate::secret::clean;
-use crate::token_file::{TokenFile, kind_of, shown};
+use crate::secret::shown;
+use crate::token_file::TokenFile;
 use crate::{expiry, summary};
 
-pub fn status(opts: &StatusOptions) -> Result<(), Error> {
+pub struct Options {
+    pub token_file: PathBuf,
+    /// `status FILE...`: one row per file instead of the summary.
+    pub files: Vec<PathBuf>,
+    pub json: bool,
+}
+
+pub fn parse(args: &mut Args) -> Result<Options, Error> {
+    let json = args.flag("--json");
+    let (token_file, files) = args.token_file_or_files()?;
+    Ok(Options { token_file, files, json })
+}
+
+/// `token`'s one option: the file.
+pub fn parse_token(args: &mut Args) -> Result<PathBuf, Error> {
+    let (flag, files) = args.token_file_or_files()?;
+    match files.as_slice() {
+        [] => Ok(flag),
+        [one] => Ok(one.clone()),
+        _ => Err(Error::Usage("token takes one token file; for several, use `status FILE...`".into())),
+    }
+}
+
+/// `--help`, its defaults taken from the constants the parser uses.
+pub fn help() -> String {
+    format!(
+        "\
+tiktok-shop-auth status: what the token file holds and whether it is still valid
+
+USAGE:
+    tiktok-shop-auth status [--token-file PATH] [--json]
+    tiktok-shop-auth status [--json] FILE...     (one row per file)
+
+Reads only the file; makes no request. Tokens are shown masked. The access token counts as
+expired {skew} s before its stated expiry, to allow for clock skew.
+
+OPTIONS:
+    --token-file PATH   {token_file}
+    --json              one JSON object on stdout
+    -h, --help          this text
+
+With FILE...: one row per file (path, seller, region, access expiry, refresh expiry, state:
+ok, expiring (access token within {soon}, or the refresh token within {ending}), expired
+(run refresh), needs login, corrupt, unreadable, or what the path is instead of a file:
+directory, FIFO (named pipe)); --json prints a JSON array. --token-file and FILE... do
+not go together.
+
+EXIT STATUS:
+    0 the access token is valid (every one, with FILE...)   1 an unreadable or corrupt file
+    5 expired or no file: refresh or log in
+",
+        skew = expiry::SKEW_MARGIN,
+        token_file = cli::token_file_doc(),
+        soon = expiry::describe_span(expiry::ACCESS_ENDING_SOON as u64),
+        ending = expiry::describe_span(expiry::REFRESH_ENDING_SOON as u64),
+    )
+}
+
+/// `--help`, its defaults taken from the constants the parser uses.
+pub fn token_help() -> String {
+    format!(
+        "\
+tiktok-shop-auth token: print the access token alone, for scripts
+
+USAGE:
+    tiktok-shop-auth token [--token-file PATH | FILE]
+
+    curl -H \"x-tts-access-token: $(tiktok-shop-auth token)\" ...
+
+Prints the bare access token and a newline, nothing else. The token counts as expired {skew} s
+before its stated expiry, to allow for clock skew.
+
+OPTIONS:
+    --token-file PATH   {token_file}
+    -h, --help          this text
+
+EXIT STATUS:
+    0 printed   1 unreadable or corrupt file   5 expired (run refresh) or no file (run login); stdout stays empty
+",
+        skew = expiry::SKEW_MARGIN,
+        token_file = cli::token_file_doc(),
+    )
+}
+
+pub fn status(opts: &Options) -> Result<(), Error> {
     if !opts.files.is_empty() {
         return many(opts);
     }
     let file = TokenFile::new(&opts.token_file)?;
-    let (value, tokens) = file.read()?;
+    let saved = file.read()?;
     let now = expiry::now();
     if opts.json {
-        outln!("{}", summary::json(&value, file.path(), now));
+        outln!("{}", summary::json(&saved.json, file.path(), now));
     } else {
-        out!("{}", summary::text(&value, file.path(), now));
+        out!("{}", summary::text(&saved.json, file.path(), now));
     }
-    tokens.check_access(file.path(), now)
+    saved.tokens.check_access(file.path(), now)
 }
 
 pub fn token(path: &Path) -> Result<(), Error> {
     let file = TokenFile::new(path)?;
-    let (_, tokens) = file.read()?;
+    let tokens = file.read()?.tokens;
     tokens.check_access(file.path(), expiry::now())?;
     outln!("{}", tokens.access_token.expose());
     Ok(())
 }
 
-/// How soon "expiring" starts: the access token within a day, the refresh token (the
-/// seller's re-consent) within 30 days.
-const ACCESS_EXPIRING: i64 = 86_400;
-const REFRESH_EXPIRING: i64 = 30 * 86_400;
-
 /// One file's row: what it holds and its state.
 fn row(path: &Path, now: i64) -> Value {
     let shown = shown(path);
     let read = TokenFile::new(path).and_then(|f| f.read());
-    let (value, tokens) = match read {
-        Ok(ok) => ok,
+    let saved = match read {
+        Ok(saved) => saved,
         Err(e) => {
             // Say what the path is: a directory or a FIFO is not a corrupt token file.
             let state = match &e {
@@ -61,22 +142,22 @@ fn row(path: &Path, now: i64) -> Value {
             return json!({ "token_file": shown, "state": state, "error": e.to_string() });
         }
     };
+    let tokens = &saved.tokens;
     let state = if !expiry::is_valid(tokens.refresh_expires_at, now) {
         "needs login"
     } else if !expiry::is_valid(tokens.access_expires_at, now) {
         "expired"
-    } else if expiry::remaining(tokens.access_expires_at, now) < ACCESS_EXPIRING
-        || tokens.refresh_expires_at - now < REFRESH_EXPIRING
+    } else if expiry::remaining(tokens.access_expires_at, now) < expiry::ACCESS_ENDING_SOON
+        || tokens.refresh_expires_at - now < expiry::REFRESH_ENDING_SOON
     {
         "expiring"
     } else {
         "ok"
     };
-    let text = |name: &str| clean(value.pointer(&format!("/data/{name}")).and_then(Value::as_str).unwrap_or(""));
     json!({
         "token_file": shown,
-        "seller_name": text("seller_name"),
-        "seller_base_region": text("seller_base_region"),
+        "seller_name": clean(saved.seller().unwrap_or("")),
+        "seller_base_region": clean(saved.region().unwrap_or("")),
         "access_expires_at": tokens.access_expires_at,
         "access_expires_utc": expiry::utc(tokens.access_expires_at),
         "refresh_expires_at": tokens.refresh_expires_at,
@@ -87,7 +168,7 @@ fn row(path: &Path, now: i64) -> Value {
 
 /// `status FILE...`: exit 1 for an unreadable or corrupt file (or one that is not a file), else 5 unless every access
 /// token is valid.
-fn many(opts: &StatusOptions) -> Result<(), Error> {
+fn many(opts: &Options) -> Result<(), Error> {
     let now = expiry::now();
     let rows: Vec<Value> = opts.files.iter().map(|p| row(p, now)).collect();
     if opts.json {

@@ -1,0 +1,398 @@
+//! `sandbox`: a local stand-in for TikTok Shop's side of the flow, for tests, the demo and
+//! anyone who wants to try their scripts without a real seller. One file per part of
+//! TikTok it stands in for: `authorize` (the page and the redirect), `tokens` (the token
+//! endpoints), `open_api` (the Open API routes), `faults` (the test hooks that make it
+//! misbehave); this file holds its options, its state and the server loop.
+//!
+//! It follows the facts page as strictly as the real service is known to behave: the token
+//! endpoints answer GET only (POST gets Go's plain `404 page not found`), errors come as a
+//! non-zero `code` with HTTP 200, codes are single-use and live 30 minutes, refresh tokens
+//! rotate (the old one and its access token stop working), expiry fields are absolute Unix
+//! times, and the Open API checks the HMAC signature, the timestamp window and the token.
+//! The state is a few maps behind one mutex: requests change it one at a time. Where the
+//! real service's behaviour is unknown (exact codes for a wrong secret or a bad
+//! timestamp), the choice is noted in the README.
+
+mod authorize;
+mod faults;
+mod open_api;
+mod tokens;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tiny_http::{Header, Method, Request, Response, Server};
+
+use crate::cli::Args;
+use crate::config::{self, App};
+use crate::error::Error;
+use crate::html;
+use crate::secret::{clean, mask, random_urlsafe};
+use crate::url::{self, HttpUrl};
+use crate::{expiry, tiktok};
+pub use faults::Fault;
+use open_api::{OpenApiCall, route};
+
+const CODE_LIFETIME: i64 = 30 * 60;
+const SCOPES: [&str; 4] =
+    ["seller.authorization.info", "seller.shop.info", "seller.order.info", "seller.product.basic"];
+pub const OPEN_ID: &str = "7010736057180325637";
+pub const SELLER: &str = "Sandbox Test Shop";
+const REGION: &str = "GB";
+/// Query keys whose values are masked in the request log.
+const SECRET_KEYS: [&str; 5] = ["app_secret", "auth_code", "code", "refresh_token", "access_token"];
+
+/// The largest request body the sandbox reads.
+const MAX_REQUEST_BODY: u64 = 1024 * 1024;
+/// The code a body over `MAX_REQUEST_BODY` is answered with (HTTP 413): not TikTok's
+/// (its limit and code are not documented), and never the signature's 106001.
+const REQUEST_TOO_LARGE: i64 = 41_300;
+/// Where the sandbox listens when `--listen` is not given.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8017";
+/// Token lifetimes when `--access-ttl` / `--refresh-ttl` are not given: TikTok's.
+pub const ACCESS_TTL: i64 = 7 * 86_400;
+pub const REFRESH_TTL: i64 = 365 * 86_400;
+/// The test seller's shops, and each shop's seeded orders.
+pub const SHOPS: u32 = 1;
+pub const ORDERS: usize = 30;
+
+pub struct Options {
+    pub app: App,
+    pub listen: SocketAddr,
+    pub redirect: HttpUrl,
+    pub auto_approve: bool,
+    pub access_ttl: i64,
+    pub refresh_ttl: i64,
+    pub fault: Option<Fault>,
+    /// Seconds added to the sandbox's clock (a test hook for clock-skew errors).
+    pub clock_skew: i64,
+    /// Added before every answer (a test and bench hook).
+    pub latency: Duration,
+    /// How many shops the test seller has.
+    pub shops: u32,
+    /// The test seller's `open_id` and name (two sandboxes stand for two sellers).
+    pub open_id: String,
+    pub seller_name: String,
+    /// How many seeded orders each shop has.
+    pub orders: usize,
+    /// Open API calls allowed per second before HTTP 429.
+    pub rate_limit: Option<u32>,
+}
+
+pub fn parse(args: &mut Args) -> Result<Options, Error> {
+    let auto_approve = args.flag("--auto-approve");
+    let listen = args.string("--listen")?.unwrap_or_else(|| DEFAULT_LISTEN.into());
+    let listen: SocketAddr = listen.parse().map_err(|_| {
+        Error::Usage(format!("--listen `{}` is not an address like 127.0.0.1:8017 or [::1]:8017", clean(&listen)))
+    })?;
+    if !listen.ip().is_loopback() {
+        return Err(Error::Usage(format!(
+            "--listen `{listen}` is not a loopback address: the sandbox serves this machine only"
+        )));
+    }
+    let fault = args.string("--fault")?.map(|f| Fault::parse(&f)).transpose()?;
+    let access_ttl = args.duration("--access-ttl")?.unwrap_or(ACCESS_TTL);
+    let refresh_ttl = args.duration("--refresh-ttl")?.unwrap_or(REFRESH_TTL);
+    let clock_skew = args.number("--clock-skew", -(100 * 365 * 86_400)..=100 * 365 * 86_400)?.unwrap_or(0);
+    let latency = match args.string("--latency")? {
+        None => Duration::ZERO,
+        Some(text) => expiry::parse_millis(&text).map_err(|e| Error::Usage(format!("--latency: {e}")))?,
+    };
+    let shops = args.number("--shops", 1..=50)?.unwrap_or(SHOPS);
+    let orders = args.number("--orders", 0..=1_000_000)?.unwrap_or(ORDERS);
+    let rate_limit = args.number("--rate-limit", 1..=10_000)?;
+    let open_id = args.string("--open-id")?.unwrap_or_else(|| OPEN_ID.into());
+    let seller_name = args.string("--seller-name")?.unwrap_or_else(|| SELLER.into());
+    let redirect = args.string("--redirect-url")?;
+    let app = args.app()?;
+    Ok(Options {
+        app,
+        listen,
+        redirect: config::redirect_url(redirect, None)?,
+        auto_approve,
+        access_ttl,
+        refresh_ttl,
+        fault,
+        clock_skew,
+        latency,
+        shops,
+        open_id,
+        seller_name,
+        orders,
+        rate_limit,
+    })
+}
+
+/// `--help`, its defaults taken from the constants the parser uses.
+pub fn help() -> String {
+    format!(
+        "\
+tiktok-shop-auth sandbox: a local stand-in for TikTok Shop's authorization service
+
+USAGE:
+    tiktok-shop-auth sandbox [OPTIONS]
+
+Serves, on loopback only, what TikTok Shop does in the flow: GET /open/authorize (a page with
+Authorize and Deny), the redirect to the redirect URL with code, state, app_key, locale and
+shop_region (or error=access_denied&code=null), GET /api/v2/token/get and
+GET /api/v2/token/refresh (single-use codes valid 30 minutes, rotating refresh tokens,
+non-zero codes with HTTP 200 for a wrong secret, code or refresh token, 404 for POST), and
+the Open API: GET /authorization/202309/shops, GET /seller/202309/shops,
+POST /order/202309/orders/search (seeded orders; page_size, page_token, order_status) and
+GET /product/202309/products/{{id}}, each checking the signature over the body (106001), the
+timestamp window (106002), the token (105001, 105002) and shop_cipher (106013 when missing
+or not the seller's; refused on /authorization and /seller paths).
+Prints `sandbox listening on http://ADDR` on stdout, then each request on stderr with secrets
+masked. Point the tool at it with:
+    --authorize-url http://ADDR/open/authorize --auth-base http://ADDR --api-base http://ADDR
+
+OPTIONS:
+    --listen ADDR             loopback address and port   [default: {listen}; port 0 picks a free one]
+    --auto-approve            redirect at once instead of showing the page
+    --app-key KEY             the app key it accepts      [env: TIKTOK_SHOP_APP_KEY]
+    --app-secret-file PATH    the secret it accepts       [env: TIKTOK_SHOP_APP_SECRET]
+    --redirect-url URL        where sellers are sent back [env: TIKTOK_SHOP_REDIRECT_URL, default: {redirect}]
+    --access-ttl DURATION     access token lifetime       [default: {access_ttl}]
+    --refresh-ttl DURATION    refresh token lifetime      [default: {refresh_ttl}]
+    --fault KIND              test hook, off by default: the token endpoints answer with
+                              html-502, empty, truncated, ip-denied (code 36009033), or echo
+                              (an error whose message repeats the request, secrets and
+                              terminal escapes included); or the order search answers
+                              repeat-page (the same next_page_token every time) or
+                              cycle-pages (tokens A, B, A, ...)
+    --latency DURATION        test hook, off by default: wait this long before every answer
+                              (20ms, 1s); requests then overlap
+    --shops N                 how many shops the test seller has        [default: {shops}]
+    --orders N                how many seeded orders each shop has      [default: {orders}]
+    --open-id ID              the test seller's open_id   [default: {open_id}]
+    --seller-name NAME        the test seller's name      [default: {seller}]
+    --rate-limit N            test hook, off by default: the N+1th Open API call within a
+                              second gets HTTP 429 with Retry-After: 1
+    --clock-skew SECONDS      test hook, off by default: run the sandbox's clock this far
+                              ahead (or behind, negative) of this machine's
+    -h, --help                this text
+",
+        listen = DEFAULT_LISTEN,
+        redirect = config::DEFAULT_REDIRECT_URL,
+        access_ttl = expiry::short(ACCESS_TTL),
+        refresh_ttl = expiry::short(REFRESH_TTL),
+        shops = SHOPS,
+        orders = ORDERS,
+        open_id = OPEN_ID,
+        seller = SELLER,
+    )
+}
+
+struct Grant {
+    access_token: String,
+    refresh_expires_at: i64,
+}
+
+struct Sandbox<'a> {
+    opts: &'a Options,
+    /// Unused authorization codes and when they were issued.
+    codes: HashMap<String, i64>,
+    /// Live access tokens and their expiry.
+    access: HashMap<String, i64>,
+    /// Live refresh tokens and the grant they belong to.
+    refresh: HashMap<String, Grant>,
+    /// When the Open API calls of the last second came (for `--rate-limit`).
+    recent: Vec<std::time::Instant>,
+}
+
+pub fn run(opts: &Options) -> Result<(), Error> {
+    let listener = TcpListener::bind(opts.listen).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => Error::Local(format!(
+            "--listen {}: the port is already in use; pick another, or port 0 for a free one",
+            opts.listen
+        )),
+        _ => Error::Local(format!("--listen {}: {e}", opts.listen)),
+    })?;
+    let listener = without_nagle(listener);
+    let addr = listener.local_addr().map_err(|e| Error::Local(format!("cannot read the sandbox's address: {e}")))?;
+    let server =
+        Server::from_listener(listener, None).map_err(|e| Error::Local(format!("cannot serve on {addr}: {e}")))?;
+    outln!("sandbox listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+    noteln!(
+        "sandbox: app key {}, redirect URL {}{}\n  point the tool at it with: --authorize-url http://{addr}/open/authorize --auth-base http://{addr} --api-base http://{addr}",
+        opts.app.key,
+        opts.redirect,
+        match opts.fault {
+            Some(f) => format!(", fault {f:?} on the token endpoints"),
+            None => String::new(),
+        }
+    );
+    let sandbox = Mutex::new(Sandbox {
+        opts,
+        codes: HashMap::new(),
+        access: HashMap::new(),
+        refresh: HashMap::new(),
+        recent: Vec::new(),
+    });
+    let sandbox = &sandbox;
+    let handle = move |request| match sandbox.lock() {
+        Ok(mut sandbox) => sandbox.handle(request),
+        Err(poisoned) => poisoned.into_inner().handle(request),
+    };
+    // With --latency, each request waits on a thread of its own, so that slow answers
+    // overlap as they would at TikTok; the state is still changed one request at a time.
+    // How many requests are being answered at once, in each log line: a test sees from it
+    // that a client's requests overlapped.
+    let in_flight = &std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for request in server.incoming_requests() {
+            // Logged on arrival (before any --latency), so a test can act while it waits.
+            let now = in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            log_request(&request, now);
+            let done = move || in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            if opts.latency.is_zero() {
+                handle(request);
+                done();
+            } else {
+                scope.spawn(move || {
+                    std::thread::sleep(opts.latency);
+                    handle(request);
+                    done();
+                });
+            }
+        }
+    });
+    Ok(())
+}
+
+/// tiny_http writes an answer as a 1 KiB buffer and then the rest: with Nagle's algorithm
+/// the rest waits for the client's delayed ACK, 40 ms an answer (measured: 100 pages of
+/// orders took 4.4 s with no --latency at all). TCP_NODELAY on the listening socket is
+/// inherited by every accepted one on Linux; std sets it through the socket's fd, no
+/// unsafe code. Elsewhere the listener is used as it is.
+#[cfg(target_os = "linux")]
+fn without_nagle(listener: TcpListener) -> TcpListener {
+    use std::os::fd::OwnedFd;
+    let socket = std::net::TcpStream::from(OwnedFd::from(listener));
+    let _ = socket.set_nodelay(true);
+    TcpListener::from(OwnedFd::from(socket))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn without_nagle(listener: TcpListener) -> TcpListener {
+    listener
+}
+
+impl Sandbox<'_> {
+    /// The sandbox's clock: the real one, shifted by `--clock-skew` (a test hook).
+    fn now(&self) -> i64 {
+        expiry::now() + self.opts.clock_skew
+    }
+
+    fn handle(&mut self, mut request: Request) {
+        let target = request.url().to_string();
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let params = url::parse_query(query);
+        let is_get = *request.method() == Method::Get;
+        let token = request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("x-tts-access-token"))
+            .map(|h| h.value.as_str().to_string());
+        let path = path.to_string();
+        let mut body = Vec::new();
+        let reader = request.as_reader();
+        let _ = reader.take(MAX_REQUEST_BODY + 1).read_to_end(&mut body);
+        if body.len() as u64 > MAX_REQUEST_BODY {
+            // Read the rest (bounded) so the client reads this answer instead of a reset.
+            let _ = std::io::copy(&mut reader.take(64 * MAX_REQUEST_BODY), &mut std::io::sink());
+            let message = format!("request too large: the sandbox takes bodies up to {} KiB", MAX_REQUEST_BODY / 1024);
+            return self.send_api(request, 413, REQUEST_TOO_LARGE, &message, Value::Null);
+        }
+        let method = request.method().as_str().to_string();
+        match (is_get, path.as_str()) {
+            (true, "/open/authorize") => self.authorize(request, &params),
+            (true, "/open/authorize/decide") => self.decide(request, &params),
+            (true, tiktok::TOKEN_GET_PATH) => self.token_get(request, &params),
+            (true, tiktok::TOKEN_REFRESH_PATH) => self.token_refresh(request, &params),
+            (_, p) if route(&method, p).is_some() => {
+                let remote = request.remote_addr().copied();
+                let call = OpenApiCall {
+                    method: &method,
+                    path: &path,
+                    params: &params,
+                    token: token.as_deref(),
+                    body: &body,
+                    remote,
+                };
+                self.open_api(request, &call)
+            }
+            _ => self.send(request, 404, "text/plain; charset=utf-8", "404 page not found".into(), &[]),
+        }
+    }
+
+    fn send(&self, request: Request, status: u16, content_type: &str, body: String, extra: &[(&str, &str)]) {
+        let mut response = Response::from_string(body).with_status_code(status);
+        let mut headers = vec![("Date", expiry::http_date(self.now()))];
+        if content_type.starts_with("text/html") {
+            headers.extend(html::security_headers(true).map(|(k, v)| (k, v.to_string())));
+        } else {
+            headers.extend([("Content-Type", content_type.to_string()), ("Cache-Control", "no-store".into())]);
+        }
+        headers.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        for (name, value) in headers {
+            if let Ok(header) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+                response.add_header(header);
+            }
+        }
+        let _ = request.respond(response);
+    }
+
+    /// TikTok's envelope: `code`, `message`, `request_id`, `data`.
+    fn send_api(&self, request: Request, status: u16, code: i64, message: &str, data: Value) {
+        self.send_api_with(request, status, code, message, data, &[]);
+    }
+
+    fn send_api_with(
+        &self,
+        request: Request,
+        status: u16,
+        code: i64,
+        message: &str,
+        data: Value,
+        extra: &[(&str, &str)],
+    ) {
+        let request_id = format!(
+            "{}{}",
+            self.now(),
+            random_urlsafe(9).unwrap_or_default().to_ascii_uppercase().replace(['-', '_'], "0")
+        );
+        let body = json!({ "code": code, "message": message, "request_id": request_id, "data": data });
+        self.send(request, status, "application/json; charset=utf-8", body.to_string(), extra);
+    }
+}
+
+/// One line on stderr per request, secrets masked.
+fn log_request(request: &Request, in_flight: usize) {
+    let target = request.url();
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let query = masked_query(&url::parse_query(query));
+    noteln!("sandbox: {} {}{query} [in flight: {in_flight}]", request.method(), clean(path));
+}
+
+fn masked_query(params: &[(String, String)]) -> String {
+    if params.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<String> = params
+        .iter()
+        .map(|(k, v)| {
+            if SECRET_KEYS.contains(&k.as_str()) && v != "null" {
+                format!("{}={}", clean(k), mask(v))
+            } else {
+                format!("{}={}", clean(k), clean(v))
+            }
+        })
+        .collect();
+    format!("?{}", shown.join("&"))
+}

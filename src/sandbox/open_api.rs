@@ -1,0 +1,217 @@
+//! The Open API routes the sandbox serves, behind the checks TikTok makes in its order:
+//! the rate limit, the app key, the signature over the body, the timestamp window, the
+//! token and the shop cipher. The seller's shops and seeded orders are the same every run.
+
+use serde_json::{Value, json};
+use tiny_http::Request;
+
+use super::faults::Fault;
+use super::{SELLER, Sandbox};
+use crate::secret::clean;
+use crate::{expiry, open_api, url};
+
+const ORDER_STATUSES: [&str; 6] =
+    ["UNPAID", "AWAITING_SHIPMENT", "AWAITING_COLLECTION", "IN_TRANSIT", "DELIVERED", "COMPLETED"];
+const REGIONS: [&str; 6] = ["GB", "US", "DE", "FR", "ES", "IT"];
+
+/// The Open API routes the sandbox serves.
+pub(super) enum Route<'a> {
+    AuthorizedShops,
+    SellerShops,
+    OrderSearch,
+    Product(&'a str),
+}
+
+pub(super) fn route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
+    match (method, path) {
+        ("GET", open_api::SHOPS_PATH) => Some(Route::AuthorizedShops),
+        ("GET", "/seller/202309/shops") => Some(Route::SellerShops),
+        ("POST", "/order/202309/orders/search") => Some(Route::OrderSearch),
+        ("GET", p) => p.strip_prefix("/product/202309/products/").filter(|id| !id.contains('/')).map(Route::Product),
+        _ => None,
+    }
+}
+
+/// What an Open API request carried.
+pub(super) struct OpenApiCall<'a> {
+    pub(super) method: &'a str,
+    pub(super) path: &'a str,
+    pub(super) params: &'a [(String, String)],
+    pub(super) token: Option<&'a str>,
+    pub(super) body: &'a [u8],
+    pub(super) remote: Option<std::net::SocketAddr>,
+}
+
+/// Shop `i` (from 1) of the test seller; shop 1 is the one `shops` has always shown.
+fn shop_json(i: u32) -> Value {
+    json!({
+        "id": format!("749400000000000000{i}"),
+        "name": if i == 1 { SELLER.to_string() } else { format!("Sandbox Shop {i}") },
+        "region": REGIONS[(i as usize - 1) % REGIONS.len()],
+        "seller_type": if i == 1 { "LOCAL" } else { "CROSS_BORDER" },
+        "cipher": shop_cipher(i),
+        "code": format!("{}LCSANDBOX{i}", REGIONS[(i as usize - 1) % REGIONS.len()]),
+    })
+}
+
+fn shop_cipher(i: u32) -> String {
+    format!("GCP_sandboxCipherSaNdBoX{i:010}")
+}
+
+/// Seeded order `i` of shop `shop`: the same every run.
+fn order_json(i: usize, shop: u32) -> Value {
+    json!({
+        "id": format!("57700{shop:02}{i:011}"),
+        "status": ORDER_STATUSES[i % ORDER_STATUSES.len()],
+        "create_time": 1_764_000_000 - (i as i64) * 3600,
+        "shop_id": format!("749400000000000000{shop}"),
+        "payment": { "currency": "GBP", "total_amount": format!("{}.{:02}", 5 + i % 95, i % 100) },
+        "line_items": [{ "product_name": "Sandbox tee – ☂", "sku_id": format!("17300{:012}", i % 7), "quantity": 1 + i % 3 }],
+    })
+}
+
+/// `GET /product/202309/products/{id}`: any numeric id is a product.
+fn product(id: &str) -> Result<Value, (u16, i64, String)> {
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err((404, 12052048, format!("product {} not found", clean(id))));
+    }
+    Ok(json!({
+        "id": id,
+        "title": format!("Sandbox product {id} – 裙子"),
+        "status": "ACTIVATE",
+        "skus": [{ "id": format!("{id}01"), "price": { "currency": "GBP", "sale_price": "12.50" }, "inventory": [{ "quantity": 7 }] }],
+    }))
+}
+
+impl Sandbox<'_> {
+    /// Every Open API route: the rate limit, then the checks TikTok makes in its order
+    /// (app key, signature over the body, timestamp window, token, shop cipher), then the
+    /// route itself.
+    pub(super) fn open_api(&mut self, request: Request, call: &OpenApiCall) {
+        let now = self.now();
+        if let Some(limit) = self.opts.rate_limit {
+            let second_ago = std::time::Instant::now() - std::time::Duration::from_secs(1);
+            self.recent.retain(|t| *t > second_ago);
+            if self.recent.len() >= limit as usize {
+                let message = "Too many requests: the rate limit of this API was exceeded";
+                return self.send_api_with(request, 429, 36009007, message, Value::Null, &[("Retry-After", "1")]);
+            }
+            self.recent.push(std::time::Instant::now());
+        }
+        if self.opts.fault == Some(Fault::IpDenied) {
+            // A stand-in wording: it names the caller's address, as doctor can then show.
+            let message = format!(
+                "Access denied. Your IP address is not in the IP allow list configured for this app. (request from {})",
+                call.remote.map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
+            );
+            return self.send_api(request, 403, 36009033, &message, Value::Null);
+        }
+        let params = call.params;
+        if url::get(params, "app_key") != Some(self.opts.app.key.as_str()) {
+            return self.send_api(request, 401, 106003, "invalid app_key", Value::Null);
+        }
+        let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let expected = open_api::sign(self.opts.app.secret.expose(), call.path, &pairs, call.body);
+        if url::get(params, "sign") != Some(expected.as_str()) {
+            let message = "Invalid signature: the sign does not match the request (path, sorted query and body)";
+            return self.send_api(request, 401, 106001, message, Value::Null);
+        }
+        match url::get(params, "timestamp").and_then(|t| t.parse::<i64>().ok()) {
+            Some(ts) if (now - expiry::CLOCK_BEHIND_MAX..=now + expiry::CLOCK_AHEAD_MAX).contains(&ts) => {}
+            _ => {
+                return self.send_api(
+                    request,
+                    401,
+                    106002,
+                    "Invalid timestamp: it must be within 5 minutes before and 30 seconds after the server time",
+                    Value::Null,
+                );
+            }
+        }
+        match call.token.and_then(|t| self.access.get(t)) {
+            None => {
+                let message = "Invalid credentials: the access token is invalid or was replaced by a refresh";
+                return self.send_api(request, 401, open_api::INVALID_ACCESS_TOKEN, message, Value::Null);
+            }
+            Some(expires) if *expires <= now => {
+                let message = "Expired credentials: the access token has expired";
+                return self.send_api(request, 401, open_api::EXPIRED_ACCESS_TOKEN, message, Value::Null);
+            }
+            Some(_) => {}
+        }
+        let cipher = url::get(params, "shop_cipher");
+        let shop = match (open_api::takes_no_shop(call.path), cipher) {
+            (true, None) => None,
+            (true, Some(_)) => {
+                let message = "shop_cipher must not be sent to this API (authorization and seller APIs take none)";
+                return self.send_api(request, 400, 36009004, message, Value::Null);
+            }
+            (false, cipher) => match (1..=self.opts.shops).find(|i| Some(shop_cipher(*i).as_str()) == cipher) {
+                Some(i) => Some(i),
+                None => {
+                    let message = if cipher.is_none() {
+                        "shop_cipher is required by this API"
+                    } else {
+                        "shop_cipher is invalid: it is not one of this seller's shops"
+                    };
+                    return self.send_api(request, 400, open_api::SHOP_CIPHER_ERROR, message, Value::Null);
+                }
+            },
+        };
+        let answer = match (route(call.method, call.path), shop) {
+            (Some(Route::AuthorizedShops), _) => {
+                Ok(json!({ "shops": (1..=self.opts.shops).map(shop_json).collect::<Vec<_>>() }))
+            }
+            (Some(Route::SellerShops), _) => Ok(json!({ "shops": (1..=self.opts.shops).map(|i| {
+                let mut shop = shop_json(i);
+                shop.as_object_mut().map(|o| o.remove("cipher"));
+                shop
+            }).collect::<Vec<_>>() })),
+            (Some(Route::OrderSearch), Some(shop)) => self.order_search(params, call.body, shop),
+            (Some(Route::Product(id)), Some(_)) => product(id),
+            _ => Err((404, 36009004, "no such API".to_string())),
+        };
+        match answer {
+            Ok(data) => self.send_api(request, 200, 0, "Success", data),
+            Err((status, code, message)) => self.send_api(request, status, code, &message, Value::Null),
+        }
+    }
+
+    /// `POST /order/202309/orders/search`: the seeded orders, filtered by the body's
+    /// `order_status`, a page at a time (`page_size` 1–100, an opaque `page_token`).
+    fn order_search(&self, params: &[(String, String)], body: &[u8], shop: u32) -> Result<Value, (u16, i64, String)> {
+        let bad = |message: &str| Err((400, 36009004, message.to_string()));
+        let page_size = match url::get(params, "page_size").map(str::parse::<usize>) {
+            Some(Ok(n)) if (1..=100).contains(&n) => n,
+            _ => return bad("page_size is required and must be from 1 to 100"),
+        };
+        let offset = match url::get(params, "page_token").filter(|t| !t.is_empty()) {
+            None => 0,
+            Some(token) => match token.strip_prefix("pt_").and_then(|n| n.parse::<usize>().ok()) {
+                Some(n) => n,
+                None => return bad("page_token is invalid"),
+            },
+        };
+        let filter: Value = if body.iter().all(u8::is_ascii_whitespace) {
+            Value::Null
+        } else {
+            match serde_json::from_slice(body) {
+                Ok(v) => v,
+                Err(_) => return bad("the request body is not valid JSON"),
+            }
+        };
+        let status = filter.get("order_status").and_then(Value::as_str);
+        let matching: Vec<usize> = (0..self.opts.orders)
+            .filter(|i| status.is_none_or(|s| ORDER_STATUSES[i % ORDER_STATUSES.len()] == s))
+            .collect();
+        let page: Vec<Value> = matching.iter().skip(offset).take(page_size).map(|i| order_json(*i, shop)).collect();
+        let next = match self.opts.fault {
+            // A server that never ends: the same token, or two in turn.
+            Some(Fault::RepeatPage) => "pt_1".to_string(),
+            Some(Fault::CyclePages) => if offset == 1 { "pt_2" } else { "pt_1" }.to_string(),
+            _ if offset + page_size < matching.len() => format!("pt_{}", offset + page_size),
+            _ => String::new(),
+        };
+        Ok(json!({ "orders": page, "next_page_token": next, "total_count": matching.len() }))
+    }
+}

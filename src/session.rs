@@ -1,0 +1,210 @@
+//! What a command needs to *use* a seller's tokens, owned once: the saved answer with a
+//! fresh access token (refreshed under the lock when it is about to end), a refused token
+//! replaced once, and the shop a call is for.
+//!
+//! `api`, `exec`, `shops` and `webhook` sit on this; it sits on `token_file` (the lock,
+//! the room, the save), `tiktok` (the token endpoint) and `open_api` (signed calls and the
+//! shop list). The order lock → read again → spend → save is `token_file`'s types' to
+//! keep; `renew` is the only refresh there is, and every command reaches it through here.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::cli::Args;
+use crate::config::{self, App, ENV_APP_SECRET};
+use crate::error::Error;
+use crate::expiry;
+use crate::grant::{TokenResponse, Tokens};
+use crate::open_api::{self, Client, ShopList};
+use crate::secret::{Secret, shown};
+use crate::tiktok::{self, Auth};
+use crate::token_file::{Guard, TokenFile};
+
+/// How long a command that refreshes waits for another run holding the token file's lock.
+pub const LOCK_WAIT: i64 = 120;
+
+/// The options every command that uses a seller's tokens takes.
+pub struct SessionOptions {
+    /// The app key, when given (`exec` passes it on without the secret).
+    pub app_key: Option<String>,
+    /// The app; `None` only where the secret is optional (`exec`: it is needed only to refresh).
+    pub app: Option<App>,
+    pub token_file: PathBuf,
+    pub api_base: String,
+    pub auth_base: String,
+    pub lock_wait: Duration,
+}
+
+impl SessionOptions {
+    /// `--app-key`, `--app-secret-file`, `--token-file`, `--api-base`, `--auth-base`,
+    /// `--lock-wait`; the app is required.
+    pub fn parse(args: &mut Args) -> Result<SessionOptions, Error> {
+        let mut opts = SessionOptions::parse_secret_optional(args)?;
+        if opts.app.is_none() {
+            // The same message as every command without a secret.
+            opts.app = Some(config::app(opts.app_key.clone(), None)?);
+        }
+        Ok(opts)
+    }
+
+    /// As `parse`, but without a secret the app is `None` instead of an error.
+    pub fn parse_secret_optional(args: &mut Args) -> Result<SessionOptions, Error> {
+        let api_base = args.api_base()?;
+        let auth_base = args.auth_base()?;
+        let lock_wait = args.wait("--lock-wait", LOCK_WAIT)?;
+        let token_file = args.token_file()?;
+        let key = args.string("--app-key")?;
+        let secret_file = args.path("--app-secret-file")?;
+        let app_key = config::setting(key.clone(), config::ENV_APP_KEY);
+        let secret_given = secret_file.is_some() || std::env::var_os(ENV_APP_SECRET).is_some_and(|v| !v.is_empty());
+        let app = if secret_given { Some(config::app(key, secret_file)?) } else { None };
+        Ok(SessionOptions { app_key, app, token_file, api_base, auth_base, lock_wait })
+    }
+}
+
+/// One seller's token file, and what it takes to use its tokens.
+pub struct Session<'a> {
+    opts: &'a SessionOptions,
+    file: TokenFile,
+    agent: ureq::Agent,
+}
+
+impl<'a> Session<'a> {
+    pub fn open(opts: &'a SessionOptions) -> Result<Session<'a>, Error> {
+        Ok(Session { opts, file: TokenFile::new(&opts.token_file)?, agent: tiktok::agent()? })
+    }
+
+    pub fn file(&self) -> &TokenFile {
+        &self.file
+    }
+
+    pub fn app(&self) -> Option<&App> {
+        self.opts.app.as_ref()
+    }
+
+    /// The signed Open API client, when the app secret is there.
+    pub fn client(&self) -> Option<Client<'_>> {
+        let app = self.opts.app.as_ref()?;
+        Some(Client { agent: &self.agent, base: &self.opts.api_base, app })
+    }
+
+    /// The signed Open API client; an error naming the secret when it is not there.
+    pub fn signing_client(&self) -> Result<Client<'_>, Error> {
+        self.client().ok_or_else(|| {
+            Error::Usage(format!("missing app secret: set {ENV_APP_SECRET} or pass --app-secret-file PATH"))
+        })
+    }
+
+    /// The saved answer, with an access token valid for longer than `within` seconds
+    /// (beyond the skew margin): as saved when it is, else refreshed first (lock, read
+    /// again, and refresh only if no other run did meanwhile). Without the app secret, a
+    /// token that is still valid is used as it is, with a warning.
+    pub fn fresh(&self, within: i64) -> Result<TokenResponse, Error> {
+        let saved = self.file.read()?;
+        let now = expiry::now();
+        if expiry::remaining(saved.tokens.access_expires_at, now) > within {
+            return Ok(saved);
+        }
+        let Some(app) = self.app() else {
+            saved.tokens.check_access(self.file.path(), now).map_err(|e| {
+                Error::NeedLogin(format!(
+                    "{e} (or set {ENV_APP_SECRET} / --app-secret-file so it can be refreshed here)"
+                ))
+            })?;
+            noteln!(
+                "tiktok-shop-auth: warning: the access token in `{}` expires {}; set {ENV_APP_SECRET} (or --app-secret-file) to have it refreshed",
+                shown(self.file.path()),
+                expiry::describe(saved.tokens.access_expires_at, now)
+            );
+            return Ok(saved);
+        };
+        let guard = self.file.lock(self.opts.lock_wait)?;
+        let saved = guard.read()?;
+        if expiry::remaining(saved.tokens.access_expires_at, expiry::now()) > within {
+            return Ok(saved);
+        }
+        renew(&guard, &self.auth(app))
+    }
+
+    /// After TikTok refused `used` (105001, 105002) although the file believed in it: the
+    /// file's newer tokens if another run replaced them meanwhile, else a refresh.
+    pub fn replace_refused(&self, used: &Secret) -> Result<Tokens, Error> {
+        let app = self.app().ok_or_else(|| {
+            Error::NeedLogin(format!(
+                "TikTok refused the access token in `{}` and without the app secret it cannot be refreshed here",
+                shown(self.file.path())
+            ))
+        })?;
+        let guard = self.file.lock(self.opts.lock_wait)?;
+        let saved = guard.read()?;
+        if saved.tokens.access_token != *used {
+            return Ok(saved.tokens);
+        }
+        Ok(renew(&guard, &self.auth(app))?.tokens)
+    }
+
+    fn auth<'s>(&'s self, app: &'s App) -> Auth<'s> {
+        Auth { agent: &self.agent, base: &self.opts.auth_base, app }
+    }
+
+    /// The seller's shop list as cached beside the token file (empty when it is not).
+    pub fn shops(&self, response: &TokenResponse) -> ShopList {
+        ShopList::cached(self.file.shop_cache_path(), response.open_id())
+    }
+}
+
+/// The one refresh, at TikTok's token endpoint: `Guard::renew` reads the refresh token
+/// under the lock, reserves the room, spends it here and saves the answer. `refresh` and
+/// every command that uses a token come through this.
+/// A refresh token TikTok no longer accepts is exit 5, the file untouched.
+pub fn renew(guard: &Guard, auth: &Auth) -> Result<TokenResponse, Error> {
+    let path = guard.path();
+    guard.renew(|refresh_token, room| {
+        tiktok::refresh(auth, refresh_token, room).map_err(|e| match e {
+            Error::TikTok(api) if tiktok::needs_new_login(api.code) => Error::NeedLogin(format!(
+                "{api}: the refresh token in `{}` is no longer accepted; run `tiktok-shop-auth login` (the file was left as it was)",
+                shown(path)
+            )),
+            other => other,
+        })
+    })
+}
+
+/// Which shop a call is for: the shop `selector` (`--shop`) names, or, without one, a
+/// one-shop seller's only shop; on `path` (when the call has one), never on
+/// `/authorization/*` and `/seller/*`, which take no shop. With a client, the list is fetched when it is not
+/// cached or names no such shop; without one (`--dry-run`, `exec` without the secret), the
+/// cached list is all there is.
+pub fn cipher_for(
+    shops: &mut ShopList,
+    selector: Option<&str>,
+    path: Option<&str>,
+    client: Option<(&Client, &Secret)>,
+) -> Result<Option<Value>, Error> {
+    let no_shop = path.is_some_and(open_api::takes_no_shop);
+    match (selector, client) {
+        (Some(_), _) if no_shop => Err(Error::Usage(format!(
+            "--shop: `{}` takes no shop_cipher (authorization and seller APIs never do)",
+            crate::secret::clean(path.unwrap_or_default())
+        ))),
+        (Some(selector), Some((client, token))) => shops.select(selector, client, token).map(Some),
+        (Some(selector), None) => shops.choose(selector).map(Some),
+        (None, _) if no_shop => Ok(None),
+        (None, client) => {
+            if let (false, Some((client, token))) = (shops.is_cached(), client) {
+                shops.refetch(client, token)?;
+            }
+            Ok(match shops.shops.as_slice() {
+                [only] => Some(only.clone()),
+                _ => None,
+            })
+        }
+    }
+}
+
+/// A shop's `shop_cipher`.
+pub fn cipher_of(shop: &Value) -> Option<String> {
+    shop["cipher"].as_str().map(str::to_string)
+}
