@@ -362,9 +362,13 @@ fn a_complete_answer_left_by_a_killed_run_is_adopted_and_partial_ones_removed() 
     // As a kill between write and rename leaves it: the old file in place, the answer (with
     // the reserve's trailing spaces) in a temporary file; and another run killed mid-write.
     fs::write(dir.path(FILE), &old).unwrap();
-    std::thread::sleep(Duration::from_millis(20));
     fs::write(dir.path(&format!(".{FILE}.4242.AbCdEfGh.tmp")), [new.as_slice(), &[b' '; 300]].concat()).unwrap();
     fs::write(dir.path(&format!(".{FILE}.4243.IjKlMnOp.tmp")), &new[..new.len() / 2]).unwrap();
+    // The answer was written after the file was last saved. Login and refresh may fall in one
+    // second (equal expiries), and then that order, by modification time, is what makes the
+    // answer the newer one: set it, rather than wait for the clock to move on.
+    let saved_earlier = std::time::SystemTime::now() - Duration::from_secs(60);
+    fs::File::options().write(true).open(dir.path(FILE)).unwrap().set_modified(saved_earlier).unwrap();
     let out = run(sandbox.command(&dir, "refresh", &[]));
     check_exit(&out, 0);
     check_contains(&out.stderr, "interrupted earlier run", &out);
