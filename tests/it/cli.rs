@@ -4,7 +4,7 @@
 use crate::*;
 
 #[test]
-fn help_and_version() {
+fn every_help_and_the_version_print_to_stdout_and_exit_0() {
     let dir = TempDir::new("help");
     let out = run(tool(&dir, &["--help"]));
     check_exit(&out, 0);

@@ -12,7 +12,7 @@ fn final_page(steps: &[Value]) -> (&Value, String) {
 }
 
 #[test]
-fn happy_path_saves_the_whole_response_privately_and_masks_output() {
+fn an_approved_login_saves_the_whole_response_privately_and_masks_output() {
     let dir = TempDir::new("login-ok");
     let redirect = redirect_for(free_port());
     let sandbox = Sandbox::start(&dir, &redirect, &[]);
@@ -88,7 +88,7 @@ fn happy_path_saves_the_whole_response_privately_and_masks_output() {
 }
 
 #[test]
-fn json_summary() {
+fn json_summary_is_one_object_with_the_token_masked() {
     let dir = TempDir::new("login-json");
     let redirect = redirect_for(free_port());
     let sandbox = Sandbox::start(&dir, &redirect, &["--auto-approve"]);
@@ -189,7 +189,7 @@ fn favicon_and_pre_connections_do_not_disturb_the_flow() {
 }
 
 #[test]
-fn ipv6_loopback_redirect() {
+fn an_ipv6_loopback_redirect_listens_on_ipv6_only_and_completes() {
     if std::net::TcpListener::bind("[::1]:0").is_err() {
         skip("this machine has no IPv6 loopback");
         return;

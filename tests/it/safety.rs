@@ -1,6 +1,7 @@
-//! The token is never lost: each hole of issue 10 reproduced from outside, as a user would
-//! meet it, against the sandbox. Every test here failed on the code before the
-//! `TokenFile` → `Guard` → `Reservation` types.
+//! The token is never lost: every way a grant (an authorization code or a refresh token)
+//! could be spent and its answer lost, or a secret leak out, met from outside as a user
+//! would meet it, against the sandbox: locks, closed pipes, full disks, kills mid-write,
+//! hostile answers and redirects, failed saves after the spend.
 
 use std::fs;
 use std::io::{BufReader, Read};
@@ -30,8 +31,9 @@ fn temp_leftovers(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Hole 1: the code used to be exchanged before the lock was taken, and lost when the
-/// lock could not be had. Now the lock comes first and the code stays unspent.
+/// The lock is taken before the authorization code is exchanged: when another process holds
+/// it, login fails naming the lock file, the code is never sent to TikTok (so it is not lost),
+/// nothing is saved and the browser is told.
 #[test]
 fn login_with_the_lock_held_at_the_redirect_fails_naming_it_and_spends_no_code() {
     let dir = TempDir::new("safety-stuck-lock");
@@ -62,8 +64,9 @@ fn login_with_the_lock_held_at_the_redirect_fails_naming_it_and_spends_no_code()
     check(page_status == 502 && page.contains("Authorization failed"), "the browser is told", &out);
 }
 
-/// Hole 2: two links to one token file took two locks. Now the lock sits beside the file
-/// the links name, so eight overlapping refreshes through two aliases take turns.
+/// The lock sits beside the file the links point to, not beside each link: eight
+/// overlapping refreshes through two symlinks to one token file take turns, each spending
+/// the newest refresh token, and the links stay links.
 #[cfg(unix)]
 #[test]
 fn links_to_one_token_file_share_one_lock_under_overlapping_refreshes() {
@@ -104,8 +107,9 @@ fn with_closed_stdout(mut cmd: Command) -> Out {
     finish(child, &command)
 }
 
-/// Hole 3: a closed stdout panicked and aborted (exit 134). Now it is "the reader left":
-/// exit 0, no panic, and a token-file write that was due still happens.
+/// A closed stdout means the reader left (as with `| head`), not a failure: every command
+/// exits 0 without a panic, and a token-file write that was due (refresh, login) still
+/// happens.
 #[test]
 fn every_command_with_a_closed_stdout_exits_cleanly_and_still_saves() {
     let dir = TempDir::new("safety-epipe");
@@ -144,17 +148,18 @@ fn every_command_with_a_closed_stdout_exits_cleanly_and_still_saves() {
     check(read_json(&dir.path(FILE))["data"]["access_token"].is_string(), "login saved the file", &out);
 }
 
-/// Hole 4: TikTok saying the access token expired (105002) exited 1. Now it is exit 5
-/// with what to run.
+/// TikTok saying the access token expired (105002) although the token file says it is
+/// still valid is exit 5 with the command to run (`refresh`), not a generic failure (exit 1).
 #[test]
 fn tiktok_refusing_an_expired_access_token_is_exit_5() {
     let dir = TempDir::new("safety-105002");
-    let sandbox = logged_in(&dir, &["--access-ttl", "1s"]);
+    // A zero lifetime: the sandbox holds every access token it issues as expired from the
+    // second it was issued, so it answers 105002 without the test waiting for a clock.
+    let sandbox = logged_in(&dir, &["--access-ttl", "0s"]);
     // The file still believes in the token (its clock, say, was wrong); TikTok does not.
     let mut value = read_json(&dir.path(FILE));
     value["data"]["access_token_expire_in"] = serde_json::json!(now() + 3600);
     fs::write(dir.path(FILE), value.to_string()).unwrap();
-    std::thread::sleep(Duration::from_millis(2100));
     let out = run(sandbox.command(&dir, "shops", &[]));
     check_exit(&out, 5);
     check_contains(&out.stderr, "105002", &out);
@@ -207,9 +212,11 @@ exit $rc"#;
     Some((out, fs::read(&after).unwrap_or_default(), fs::read_to_string(&listing).unwrap_or_default()))
 }
 
-/// Hole 5: on a full disk the writability check (an empty file) passed, the refresh token
-/// was rotated, and the write failed: the seller had to sign in again. Now the room is
-/// reserved first, and nothing is spent.
+/// Room for the new token file is reserved before a refresh token or a code is spent (a
+/// writable empty file proves nothing: the answer might still not fit). On a full file
+/// system refresh and login fail saying nothing was spent: no request reaches TikTok, the
+/// token file is byte-identical, no temporary file is left and the browser never opens. With
+/// room, the same refresh in the same setup works.
 #[test]
 fn a_full_file_system_spends_no_refresh_token_and_no_code() {
     let dir = TempDir::new("safety-fullfs");
@@ -250,8 +257,9 @@ fn a_full_file_system_spends_no_refresh_token_and_no_code() {
     check(!listing.contains(".tmp"), &format!("no temporary file left: {listing}"), &out);
 }
 
-/// Hole 6 and 7 (TikTok's side): an error answer that echoes the request (secret, refresh
-/// token, code) and carries terminal escapes reaches neither the terminal nor the page.
+/// An error answer from the token endpoints that echoes the request (secret, refresh token,
+/// code) and carries terminal escapes reaches neither the terminal nor the result page: the
+/// error code is shown, the secret masked, and no line can be forged.
 #[test]
 fn an_echoing_token_endpoint_leaks_no_secret_and_no_escape() {
     let dir = TempDir::new("safety-echo");
@@ -283,8 +291,9 @@ fn an_echoing_token_endpoint_leaks_no_secret_and_no_escape() {
     }
 }
 
-/// Hole 7 (the browser's side): any web page can send the seller's browser to the
-/// listener with escapes in `error` / `error_description`.
+/// Any web page can send the seller's browser to the listener with escapes in `error` /
+/// `error_description`: the raw escapes reach neither the terminal (which shows them
+/// escaped) nor the result page, no line can be forged, login exits 4 and nothing is saved.
 #[test]
 fn terminal_escapes_in_a_redirect_never_reach_the_terminal() {
     let dir = TempDir::new("safety-escapes");
@@ -301,8 +310,9 @@ fn terminal_escapes_in_a_redirect_never_reach_the_terminal() {
     check(!dir.path(FILE).exists(), "nothing saved", &out);
 }
 
-/// Hole 8: paths that cannot be a token file are usage errors before anything is spent
-/// (or read: `/dev/zero` would never end).
+/// Paths that cannot be a token file (empty, a trailing slash, a directory, a device) are
+/// usage errors (exit 2) before anything is spent, a browser opened, a directory made, or
+/// anything read (`/dev/zero` would never end).
 #[test]
 fn bad_token_paths_are_usage_errors_before_anything_is_spent() {
     let dir = TempDir::new("safety-paths");
@@ -339,8 +349,9 @@ fn bad_token_paths_are_usage_errors_before_anything_is_spent() {
     check_contains(&out.stderr, "control characters", &out);
 }
 
-/// Hole 9: a run killed between write and rename left its temporary file (holding the
-/// new tokens) behind, and the next run used the dead old ones. Now the next run adopts it.
+/// A run killed between write and rename leaves the old token file in place and the new
+/// answer (the live tokens) in its temporary file: the next run adopts the complete answer
+/// instead of using the dead old tokens, removes a partial one, and works.
 #[test]
 fn a_complete_answer_left_by_a_killed_run_is_adopted_and_partial_ones_removed() {
     let dir = TempDir::new("safety-adopt");
@@ -351,9 +362,13 @@ fn a_complete_answer_left_by_a_killed_run_is_adopted_and_partial_ones_removed() 
     // As a kill between write and rename leaves it: the old file in place, the answer (with
     // the reserve's trailing spaces) in a temporary file; and another run killed mid-write.
     fs::write(dir.path(FILE), &old).unwrap();
-    std::thread::sleep(Duration::from_millis(20));
     fs::write(dir.path(&format!(".{FILE}.4242.AbCdEfGh.tmp")), [new.as_slice(), &[b' '; 300]].concat()).unwrap();
     fs::write(dir.path(&format!(".{FILE}.4243.IjKlMnOp.tmp")), &new[..new.len() / 2]).unwrap();
+    // The answer was written after the file was last saved. Login and refresh may fall in one
+    // second (equal expiries), and then that order, by modification time, is what makes the
+    // answer the newer one: set it, rather than wait for the clock to move on.
+    let saved_earlier = std::time::SystemTime::now() - Duration::from_secs(60);
+    fs::File::options().write(true).open(dir.path(FILE)).unwrap().set_modified(saved_earlier).unwrap();
     let out = run(sandbox.command(&dir, "refresh", &[]));
     check_exit(&out, 0);
     check_contains(&out.stderr, "interrupted earlier run", &out);
@@ -361,7 +376,7 @@ fn a_complete_answer_left_by_a_killed_run_is_adopted_and_partial_ones_removed() 
     check_exit(&run(sandbox.command(&dir, "shops", &[])), 0);
 }
 
-/// Hole 9, at random moments: 50 refreshes killed with SIGKILL. The token file is always a
+/// 50 refreshes killed with SIGKILL at random moments: the token file is always a
 /// complete token response, the next run leaves no temporary file, and it refreshes. The
 /// one loss no client can prevent is a kill after TikTok rotated the token but before its
 /// answer was read (the whole round trip): then, and only then, the next run is refused
