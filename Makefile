@@ -121,7 +121,7 @@ macos-check:
 	CFLAGS_x86_64_apple_darwin="$(MACOS_CFLAGS)" CFLAGS_aarch64_apple_darwin="$(MACOS_CFLAGS)" \
 	$(CARGO) check --locked --target x86_64-apple-darwin --target aarch64-apple-darwin
 
-# The numbers in the README: sizes (binaries and release archives), crates, build time,
+# The numbers in BENCHMARKS.md: sizes (binaries and release archives), crates, build time,
 # latencies, RSS, api and fleet refresh, and the PyPI SDK side by side.
 bench: release static dist
 	@tests/support/apt-install.sh time

@@ -6,7 +6,7 @@
 #   tiktok-shop-auth-VERSION-x86_64-pc-windows-gnu.zip
 #   tiktok-shop-auth-VERSION-src.tar.gz                          (make vendor-dist)
 #
-# Each archive holds the binary, README.md and LICENSE in a directory of its own name.
+# Each archive holds the binary, README.md, BENCHMARKS.md and LICENSE in a directory of its own name.
 # Reproducible: the builds run in their own target directory with this checkout's and
 # Cargo's paths remapped (--remap-path-prefix), so no path of this machine is baked in;
 # archive members get SOURCE_DATE_EPOCH (the commit's time) as mtime, owner 0, sorted
@@ -31,12 +31,12 @@ build() { # target, then environment assignments for the C compiler and linker
   env "$@" RUSTFLAGS="$remap ${EXTRA_RUSTFLAGS:-}" "$cargo" build --release --locked --quiet --target "$target"
 }
 
-# A directory holding the binary, README.md and LICENSE, with fixed times and modes.
+# A directory holding the binary, README.md, BENCHMARKS.md and LICENSE, with fixed times and modes.
 stage() { # name binary
   local dir="$dist/$1"
   rm -rf "$dir" && mkdir -p "$dir"
   install -m 0755 "$2" "$dir/"
-  install -m 0644 README.md LICENSE "$dir/"
+  install -m 0644 README.md BENCHMARKS.md LICENSE "$dir/"
   find "$dir" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 }
 
