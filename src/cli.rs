@@ -215,8 +215,8 @@ impl Args {
         Ok((config::token_file(flag), files))
     }
 
-    /// The free arguments: token files (`refresh tokens/*.json`). Anything that looks like
-    /// an option here is one this command does not know.
+    /// The free arguments (token files for `refresh tokens/*.json`, METHOD and PATH for
+    /// `api`). Anything that looks like an option here is one this command does not know.
     pub fn files(&mut self) -> Result<Vec<PathBuf>, Error> {
         let mut files = Vec::new();
         while let Some(file) = self

@@ -83,10 +83,17 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
         query.push((k.to_string(), v.to_string()));
     }
     let session = SessionOptions::parse(args)?;
-    let (method, path) = match (args.free()?, args.free()?) {
-        (Some(m), Some(p)) => (m.to_ascii_uppercase(), p),
-        (Some(p), None) => (if data.is_some() { "POST" } else { "GET" }.to_string(), p),
-        (None, _) => return Err(Error::Usage("api: give the Open API PATH, e.g. `/seller/202309/shops`".into())),
+    let words: Vec<String> = args.files()?.into_iter().map(|w| w.to_string_lossy().into_owned()).collect();
+    let (method, path) = match words.as_slice() {
+        [m, p] => (m.to_ascii_uppercase(), p.clone()),
+        [p] => (if data.is_some() { "POST" } else { "GET" }.to_string(), p.clone()),
+        [] => return Err(Error::Usage("api: give the Open API PATH, e.g. `/seller/202309/shops`".into())),
+        [_, _, extra, ..] => {
+            return Err(Error::Usage(format!(
+                "unexpected argument `{}` for `api`; see `tiktok-shop-auth api --help`",
+                clean(extra)
+            )));
+        }
     };
     if !METHODS.contains(&method.as_str()) {
         return Err(Error::Usage(format!("api: METHOD `{}` is not one of {}", clean(&method), METHODS.join(", "))));

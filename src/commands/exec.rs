@@ -77,7 +77,7 @@ OPTIONS:
     -h, --help                      this text
 
 EXIT STATUS:
-    the command's own; 127 it could not be started; 2 usage error; 5 the token has expired and
+    the command's own; 127 not found, 126 found but not runnable; 2 usage error; 5 the token has expired and
     cannot be refreshed here (no secret, or the refresh token is dead); 1 other failures
 ",
         within = expiry::short(WITHIN),

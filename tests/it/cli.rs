@@ -131,3 +131,144 @@ fn sandbox_refuses_non_loopback_listen() {
     check_exit(&out, 2);
     check(out.stderr.contains("loopback"), "says loopback", &out);
 }
+
+/// The commands and the arguments each needs besides its options to get through parsing.
+const COMMANDS: [(&str, &[&str]); 9] = [
+    ("login", &[]),
+    ("refresh", &[]),
+    ("status", &[]),
+    ("token", &[]),
+    ("shops", &[]),
+    ("api", &["/seller/202309/shops"]),
+    ("exec", &[]),
+    ("doctor", &[]),
+    ("sandbox", &[]),
+];
+
+/// The long flags a `--help` lists under OPTIONS, each with the placeholder of its value
+/// (empty for a switch).
+fn flags_in_help(help: &str) -> Vec<(String, String)> {
+    let options = help.split("\nOPTIONS:\n").nth(1).unwrap_or_default();
+    let options = options.split("\n\n").next().unwrap_or_default();
+    let mut flags: Vec<(String, String)> = Vec::new();
+    for line in options.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        for (i, word) in words.iter().enumerate() {
+            let word = word.trim_end_matches([',', ':', ')', ';']).trim_start_matches(['(', '[', '`']);
+            let word = word.trim_end_matches('`');
+            if word.len() > 2
+                && word.starts_with("--")
+                && word[2..].bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+            {
+                let next = words.get(i + 1).copied().unwrap_or_default().trim_end_matches(',');
+                let value = if next.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && word != "--help" {
+                    next.to_string()
+                } else {
+                    String::new()
+                };
+                match flags.iter_mut().find(|(f, _)| f == word) {
+                    // Mentioned in another flag's text first: the definition has the value.
+                    Some((_, v)) if v.is_empty() => *v = value,
+                    Some(_) => {}
+                    None if word != "--help" => flags.push((word.to_string(), value)),
+                    None => {}
+                }
+            }
+        }
+    }
+    flags
+}
+
+/// A value the parser accepts for a flag, by the flag and its placeholder.
+fn sample_value(dir: &TempDir, flag: &str, placeholder: &str) -> String {
+    match (flag, placeholder) {
+        ("--app-secret-file", _) => {
+            let path = dir.0.join("secret.txt");
+            std::fs::write(&path, "s3cr3t\n").unwrap();
+            path.display().to_string()
+        }
+        ("--redirect-url", _) => "http://localhost:3017/".into(),
+        ("--listen", _) => "127.0.0.1:0".into(),
+        ("--fault", _) => "empty".into(),
+        ("--data", _) => "{}".into(),
+        ("--query", _) => "page_size=1".into(),
+        ("--authorize-url", _) => "http://127.0.0.1:9/open/authorize?service_id=1".into(),
+        (_, "URL") => "http://127.0.0.1:9".into(),
+        (_, "DURATION") => "1m".into(),
+        (_, "SECONDS") => "60".into(),
+        (_, "N") => "2".into(),
+        (_, "PATH" | "FILE") => dir.0.join("some-file.json").display().to_string(),
+        _ => "x1".into(),
+    }
+}
+
+/// The configuration table's rows: the flags in the first cell, the commands in the second.
+fn readme_rows() -> Vec<(String, String)> {
+    let readme = include_str!("../../README.md");
+    let table = readme.split("\n## Configuration\n").nth(1).expect("README has a Configuration section");
+    let table = table.split("\n## ").next().unwrap_or_default();
+    table
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            Some((cells.get(1)?.to_string(), cells.get(2)?.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn every_flag_in_every_help_is_accepted_and_in_the_readme_table() {
+    let dir = TempDir::new("flags");
+    let rows = readme_rows();
+    let mut checked = 0;
+    let helps: Vec<(&str, &[&str], Out)> =
+        COMMANDS.iter().map(|(c, p)| (*c, *p, run(tool(&dir, &[c, "--help"])))).collect();
+    // A flag's value as any command's --help names it (`doctor` lists login's flags bare).
+    let placeholders: Vec<(String, String)> = helps.iter().flat_map(|(_, _, h)| flags_in_help(&h.stdout)).collect();
+    for (command, positional, help) in &helps {
+        let (command, positional) = (*command, *positional);
+        check_exit(help, 0);
+        let flags = flags_in_help(&help.stdout);
+        check(!flags.is_empty(), &format!("{command} --help lists its options"), help);
+        for (flag, placeholder) in flags {
+            let placeholder = match placeholder.as_str() {
+                "" => placeholders
+                    .iter()
+                    .find(|(f, p)| *f == flag && !p.is_empty())
+                    .map(|(_, p)| p.clone())
+                    .unwrap_or_default(),
+                _ => placeholder,
+            };
+            // The flag (with a value the parser accepts) and then one argument no command
+            // knows: parsing reaches the leftover check only if it took the flag.
+            let mut args: Vec<String> = vec![command.to_string(), flag.clone()];
+            if !placeholder.is_empty() {
+                args.push(sample_value(&dir, &flag, &placeholder));
+            }
+            args.extend(positional.iter().map(|p| p.to_string()));
+            args.push("--no-such-flag".into());
+            if command == "exec" {
+                args.extend(["--".to_string(), "true".to_string()]);
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let mut cmd = tool(&dir, &args);
+            cmd.env("TIKTOK_SHOP_SERVICE_ID", "1");
+            let out = run(cmd);
+            check_exit(&out, 2);
+            check(
+                out.stderr.contains("unexpected argument `--no-such-flag`"),
+                &format!("`{command}` accepts {flag} (listed in its --help)"),
+                &out,
+            );
+            let listed = rows.iter().any(|(flags, commands)| {
+                flags.split(['`', ',', ' ']).any(|f| f == flag)
+                    && (commands.starts_with("every command")
+                        || commands.split([',', ' ']).any(|c| c == command || command == "token" && c == "status"))
+            });
+            assert!(listed, "README's configuration table has no row for `{flag}` that names `{command}`");
+            checked += 1;
+        }
+    }
+    assert!(checked > 60, "only {checked} flags were found in the --help texts");
+}
