@@ -33,6 +33,11 @@ pub fn clock_window() -> String {
     )
 }
 
+/// Whether a signed call's `timestamp` is one TikTok takes at `now` (its clock).
+pub fn in_clock_window(timestamp: i64, now: i64) -> bool {
+    (now - CLOCK_BEHIND_MAX..=now + CLOCK_AHEAD_MAX).contains(&timestamp)
+}
+
 pub fn now() -> i64 {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_secs() as i64,

@@ -117,15 +117,10 @@ impl Sandbox<'_> {
             return self.send_api(request, 401, 106001, message, Value::Null);
         }
         match url::get(params, "timestamp").and_then(|t| t.parse::<i64>().ok()) {
-            Some(ts) if (now - expiry::CLOCK_BEHIND_MAX..=now + expiry::CLOCK_AHEAD_MAX).contains(&ts) => {}
+            Some(ts) if expiry::in_clock_window(ts, now) => {}
             _ => {
-                return self.send_api(
-                    request,
-                    401,
-                    106002,
-                    "Invalid timestamp: it must be within 5 minutes before and 30 seconds after the server time",
-                    Value::Null,
-                );
+                let message = format!("Invalid timestamp: it must be {} the server time", expiry::clock_window());
+                return self.send_api(request, 401, 106002, &message, Value::Null);
             }
         }
         match call.token.and_then(|t| self.access.get(t)) {

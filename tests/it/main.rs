@@ -7,6 +7,7 @@ mod api;
 mod cli;
 mod doctor;
 mod fleet;
+mod layout;
 mod login;
 mod manual;
 mod network;
