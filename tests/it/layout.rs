@@ -33,7 +33,7 @@ fn imports(text: &str, known: &BTreeSet<String>) -> BTreeSet<String> {
         let rest = &text[i + "crate::".len()..];
         if let Some(list) = rest.strip_prefix('{') {
             let list = &list[..list.find('}').unwrap_or(list.len())];
-            list.split(',').for_each(|item| add(item));
+            list.split(',').for_each(&mut add);
         } else {
             let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')).unwrap_or(rest.len());
             add(&rest[..end]);
