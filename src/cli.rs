@@ -34,6 +34,7 @@ COMMANDS:
     exec       run a command with a fresh access token in its environment
     doctor     check configuration, clock, network and token, one line each
     sandbox    a local stand-in for TikTok Shop's authorization service
+    webhook    verify a delivery's signature, send a signed test delivery, manage subscriptions
 
 OPTIONS:
     -h, --help       this text; `tiktok-shop-auth <COMMAND> --help` for a command
@@ -378,6 +379,7 @@ pub enum Command {
     Exec(ExecOptions),
     Doctor(DoctorOptions),
     Sandbox(SandboxOptions),
+    Webhook(crate::commands::webhook::Options),
 }
 
 /// `doctor` takes the configuration as given: a missing or bad value is a finding, not a
@@ -569,6 +571,7 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Command, Error> {
         "exec" => (EXEC_HELP, |a| parse_exec(a).map(Command::Exec)),
         "doctor" => (DOCTOR_HELP, |a| parse_doctor(a).map(Command::Doctor)),
         "sandbox" => (SANDBOX_HELP, |a| parse_sandbox(a).map(Command::Sandbox)),
+        "webhook" => (crate::commands::webhook::HELP, |a| crate::commands::webhook::parse(a).map(Command::Webhook)),
         "help" => {
             let topic: Option<String> = args.opt_free_from_str().map_err(|e| usage("", e))?;
             return match topic.as_deref() {
@@ -618,7 +621,7 @@ fn refuse_secret_values(args: &[OsString]) -> Result<(), Error> {
     Ok(())
 }
 
-fn usage(command: &str, e: pico_args::Error) -> Error {
+pub(crate) fn usage(command: &str, e: pico_args::Error) -> Error {
     let see = if command.is_empty() {
         "tiktok-shop-auth --help".to_string()
     } else {
@@ -627,7 +630,7 @@ fn usage(command: &str, e: pico_args::Error) -> Error {
     Error::Usage(format!("{e}; see `{see}`"))
 }
 
-fn string(args: &mut Arguments, command: &str, flag: &'static str) -> Result<Option<String>, Error> {
+pub(crate) fn string(args: &mut Arguments, command: &str, flag: &'static str) -> Result<Option<String>, Error> {
     args.opt_value_from_str(flag).map_err(|e| usage(command, e))
 }
 
@@ -661,7 +664,7 @@ fn token_file_or_files(args: &mut Arguments, command: &str) -> Result<(PathBuf, 
     Ok((config::token_file(flag), files))
 }
 
-fn app(args: &mut Arguments, command: &str) -> Result<App, Error> {
+pub(crate) fn app(args: &mut Arguments, command: &str) -> Result<App, Error> {
     let key = string(args, command, "--app-key")?;
     let secret_file = path(args, command, "--app-secret-file")?;
     config::app(key, secret_file)

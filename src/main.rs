@@ -35,6 +35,7 @@ mod summary;
 mod tiktok;
 mod token_file;
 mod url;
+mod webhook;
 
 use std::process::ExitCode;
 
@@ -75,6 +76,7 @@ fn run(command: Command) -> Result<u8, error::Error> {
         Command::Exec(opts) => return exec::run(&opts),
         Command::Doctor(opts) => doctor::run(&opts),
         Command::Sandbox(opts) => sandbox::run(&opts),
+        Command::Webhook(opts) => commands::webhook::run(&opts),
     };
     done.map(|()| 0)
 }
