@@ -13,7 +13,7 @@
 //! Each event's example `data` follows the shape of TikTok's documented example for it,
 //! with the time of sending and the shop filled in, so a receiver meets what it will meet.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -25,6 +25,9 @@ pub const ANSWER_WITHIN: Duration = Duration::from_secs(3);
 /// The waits before TikTok's retries of an undelivered event (2 min, 30 min, 3 h, 12 h);
 /// after the last it drops the event.
 pub const RETRY_AFTER_SECS: [u64; 4] = [120, 1800, 3 * 3600, 12 * 3600];
+
+/// The largest answer read from a receiver (TikTok documents an empty one).
+pub const MAX_ANSWER: u64 = 1024 * 1024;
 
 /// The shop id of TikTok's published example, used when no shop is given.
 pub const EXAMPLE_SHOP_ID: &str = "7495540735365777507";
@@ -122,7 +125,7 @@ impl Event {
 
     /// This event's example `data` (compact JSON), sent at `now` for `shop_id`.
     pub fn example_data(&self, shop_id: &str, now: i64) -> String {
-        let quoted = serde_json::to_string(shop_id).unwrap_or_default();
+        let quoted = json_string(shop_id);
         let in_string = quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or_default();
         self.example
             .replace("$NOW", &now.to_string())
@@ -145,13 +148,19 @@ pub fn retry_schedule() -> String {
 
 /// The delivery body, compact as TikTok sends it: `data` is JSON text, put in as given.
 pub fn envelope(event: &Event, shop_id: &str, data: &str, now: i64, notification_id: &str) -> String {
-    let text = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let text = json_string;
     format!(
         r#"{{"type":{},"tts_notification_id":{},"shop_id":{},"timestamp":{now},"data":{data}}}"#,
         event.number,
         text(notification_id),
         text(shop_id),
     )
+}
+
+/// `s` as a JSON string, quotes included (through `Value`'s `Display`, which the binary has
+/// anyway).
+fn json_string(s: &str) -> String {
+    Value::from(s).to_string()
 }
 
 /// A fresh notification id: 19 digits, like TikTok's (`7380066284010030890`).
@@ -196,6 +205,43 @@ pub fn parse_hex(signature: &str) -> Option<[u8; 32]> {
 /// Whether `signature` is this body's, compared in constant time (ring's `hmac::verify`).
 pub fn verify(app_key: &str, secret: &str, body: &[u8], signature: &str) -> bool {
     parse_hex(signature).is_some_and(|tag| ring::hmac::verify(&key(secret), &message(app_key, body), &tag).is_ok())
+}
+
+/// The HTTP client for deliveries: the tool's usual agent (proxies, `SSL_CERT_FILE`), with
+/// `ANSWER_WITHIN` as the limit for the whole exchange, as TikTok gives.
+pub fn agent() -> Result<ureq::Agent, Error> {
+    crate::tiktok::agent_within(ANSWER_WITHIN)
+}
+
+/// A receiver's answer.
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// Whether TikTok counts it as delivered: 200, within `ANSWER_WITHIN` of sending.
+    pub fn delivered(&self, took: Duration) -> bool {
+        self.status == 200 && took <= ANSWER_WITHIN
+    }
+}
+
+/// POSTs one delivery as TikTok does (`Content-Type: application/json`, `Authorization:
+/// <signature>`) through an `agent()`; the answer is read whole (at most `MAX_ANSWER`).
+/// Returns it, or ureq's error (timeout, refused connection), and the time taken.
+pub fn deliver(agent: &ureq::Agent, url: &str, body: &[u8], signature: &str) -> (Result<Reply, ureq::Error>, Duration) {
+    let started = Instant::now();
+    let result = agent
+        .post(url)
+        .header("content-type", "application/json")
+        .header("authorization", signature)
+        .send(body)
+        .and_then(|mut response| {
+            let status = response.status().as_u16();
+            let body = response.body_mut().with_config().limit(MAX_ANSWER).read_to_vec()?;
+            Ok(Reply { status, body })
+        });
+    (result, started.elapsed())
 }
 
 /// What a delivery's envelope says, each field as found (any may be missing).
