@@ -41,6 +41,7 @@ COMMANDS:
     exec       run a command with a fresh access token in its environment
     doctor     check configuration, clock, network and token, one line each
     sandbox    a local stand-in for TikTok Shop's authorization service
+    webhook    verify a delivery's signature, send a signed test delivery, manage subscriptions
 
 OPTIONS:
     -h, --help       this text; `tiktok-shop-auth <COMMAND> --help` for a command
@@ -183,6 +184,11 @@ impl Args {
     /// `--port N`, 1 to 65535.
     pub fn port(&mut self) -> Result<Option<u16>, Error> {
         self.number("--port", 1..=65535)
+    }
+
+    /// A subcommand (`webhook verify`): the next argument, if it is not an option.
+    pub fn subcommand(&mut self) -> Result<Option<String>, Error> {
+        self.inner.subcommand().map_err(|e| usage(&self.command, e))
     }
 
     /// The next free argument, if any.

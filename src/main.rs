@@ -13,7 +13,8 @@
 //! - The wire and the file: `token_file` owns the file (lock, room, spend, save: its types
 //!   allow no other order); `tiktok` is the HTTP transport and the token endpoints;
 //!   `open_api` signs and sends Open API calls and keeps the shop list; `listener`,
-//!   `browser` and `html` serve the sign-in.
+//!   `browser` and `html` serve the sign-in; `webhook` is TikTok's event deliveries
+//!   (events, envelope, signature, the POST and its judgement).
 //! - Below them: `grant` (a token response as a typed view), `config` (flag, environment,
 //!   default), `files` (capped reads, private files), `summary`, `json_text`, `expiry`
 //!   (time, and every time rule), `secret` (secrets out of output, outside text cleaned),
@@ -45,6 +46,7 @@ mod summary;
 mod tiktok;
 mod token_file;
 mod url;
+mod webhook;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -81,6 +83,10 @@ fn dispatch(args: Vec<OsString>) -> Result<u8, Error> {
         "exec" => command(args, exec::help, exec::parse, exec::run),
         "doctor" => command(args, doctor::help, doctor::parse, |o| doctor::run(o).map(done)),
         "sandbox" => command(args, sandbox::help, sandbox::parse, |o| sandbox::run(o).map(done)),
+        "webhook" => {
+            use commands::webhook as hook;
+            command(args, hook::help, hook::parse, |o| hook::run(o).map(done))
+        }
         "help" => help_topic(args),
         "version" => show(&format!("{}\n", cli::VERSION)),
         other => {

@@ -58,6 +58,11 @@ pub fn proxy_for(url: &str) -> Option<ProxyInUse> {
 
 /// The agent every command uses.
 pub fn agent() -> Result<Agent, Error> {
+    agent_within(Duration::from_secs(30))
+}
+
+/// The same agent with another limit for a whole request (a webhook delivery's 3 s).
+pub fn agent_within(limit: Duration) -> Result<Agent, Error> {
     // A proxy's password is a secret like any other: scrubbed from everything printed.
     if let Some(proxy) = ureq::Proxy::try_from_env() {
         for part in [proxy.username(), proxy.password()].into_iter().flatten() {
@@ -91,7 +96,7 @@ pub fn agent() -> Result<Agent, Error> {
         // portal, a misconfigured proxy) must not carry it anywhere else.
         .max_redirects(0)
         .timeout_connect(Some(Duration::from_secs(10)))
-        .timeout_global(Some(Duration::from_secs(30)))
+        .timeout_global(Some(limit))
         .user_agent(concat!("tiktok-shop-auth/", env!("CARGO_PKG_VERSION")))
         .build();
     Ok(config.new_agent())

@@ -9,3 +9,4 @@ pub mod login;
 pub mod refresh;
 pub mod shops;
 pub mod status;
+pub mod webhook;

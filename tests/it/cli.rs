@@ -132,8 +132,9 @@ fn sandbox_refuses_non_loopback_listen() {
     check(out.stderr.contains("loopback"), "says loopback", &out);
 }
 
-/// The commands and the arguments each needs besides its options to get through parsing.
-const COMMANDS: [(&str, &[&str]); 9] = [
+/// The commands and the arguments each needs besides its options to get through parsing
+/// (`webhook`'s depend on the flag: see `webhook_arguments`).
+const COMMANDS: [(&str, &[&str]); 10] = [
     ("login", &[]),
     ("refresh", &[]),
     ("status", &[]),
@@ -143,7 +144,18 @@ const COMMANDS: [(&str, &[&str]); 9] = [
     ("exec", &[]),
     ("doctor", &[]),
     ("sandbox", &[]),
+    ("webhook", &[]),
 ];
+
+/// `webhook`'s subcommand for a flag, and what that subcommand needs besides it.
+fn webhook_arguments(flag: &str) -> &'static [&'static str] {
+    match flag {
+        "--signature" => &["verify"],
+        "--to" => &["send", "1"],
+        "--shop-id" | "--data" | "--bad-signature" => &["send", "1", "--to", "http://127.0.0.1:9/"],
+        _ => &["verify", "--signature", "00"],
+    }
+}
 
 /// The long flags a `--help` lists under OPTIONS, each with the placeholder of its value
 /// (empty for a switch).
@@ -242,7 +254,11 @@ fn every_flag_in_every_help_is_accepted_and_in_the_readme_table() {
             };
             // The flag (with a value the parser accepts) and then one argument no command
             // knows: parsing reaches the leftover check only if it took the flag.
-            let mut args: Vec<String> = vec![command.to_string(), flag.clone()];
+            let mut args: Vec<String> = vec![command.to_string()];
+            if command == "webhook" {
+                args.extend(webhook_arguments(&flag).iter().map(|a| a.to_string()));
+            }
+            args.push(flag.clone());
             if !placeholder.is_empty() {
                 args.push(sample_value(&dir, &flag, &placeholder));
             }

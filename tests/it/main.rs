@@ -16,6 +16,7 @@ mod refresh;
 mod safety;
 mod seams;
 mod shops;
+mod webhook;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
