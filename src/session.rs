@@ -17,7 +17,7 @@ use crate::config::{self, App, ENV_APP_SECRET};
 use crate::error::Error;
 use crate::expiry;
 use crate::grant::{TokenResponse, Tokens};
-use crate::open_api::{self, Client, ShopList};
+use crate::open_api::{self, Call, Client, ShopList};
 use crate::secret::{Secret, shown};
 use crate::tiktok::{self, Auth};
 use crate::token_file::{Guard, TokenFile};
@@ -143,6 +143,24 @@ impl<'a> Session<'a> {
             return Ok(saved.tokens);
         }
         Ok(renew(&guard, &self.auth(app))?.tokens)
+    }
+
+    /// One signed call with the saved token, as `api` makes it: TikTok refusing a token the
+    /// file believed in gets it replaced once (`replace_refused`) and the call sent again.
+    /// The answer's JSON when TikTok says code 0.
+    pub fn call(&self, call: &Call, tokens: &mut Tokens) -> Result<Value, Error> {
+        let client = self.signing_client()?;
+        let mut replaced = false;
+        loop {
+            let (answer, now) = client.send(call, &tokens.access_token, &mut |_| {})?;
+            match client.check(call, &answer, now) {
+                Err(Error::NeedLogin(_)) if !replaced => {
+                    replaced = true;
+                    *tokens = self.replace_refused(&tokens.access_token)?;
+                }
+                checked => return checked,
+            }
+        }
     }
 
     fn auth<'s>(&'s self, app: &'s App) -> Auth<'s> {

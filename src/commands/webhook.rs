@@ -15,25 +15,37 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::cli::Args;
+use crate::cli::{self, Args};
 use crate::config::App;
 use crate::error::Error;
 use crate::expiry;
+use crate::open_api::Call;
 use crate::secret::clean;
+use crate::session::{self, Session, SessionOptions, cipher_for};
 use crate::url::HttpUrl;
 use crate::webhook::{self, Delivery, Event};
 
-/// `--help`.
+/// `--help`, its defaults taken from the constants the parser uses.
 pub fn help() -> String {
-    HELP.to_string()
+    HELP.replace("{events_path}", EVENTS_PATH)
+        .replace("{token_file}", &cli::token_file_doc())
+        .replace("{api_base}", &cli::api_base_doc())
+        .replace("{auth_base}", &cli::auth_base_doc())
+        .replace("{lock_wait}", &expiry::short(session::LOCK_WAIT))
 }
 
+/// TikTok's Events API: a shop's webhook subscriptions.
+pub const EVENTS_PATH: &str = "/event/202309/webhooks";
+
 const HELP: &str = "\
-tiktok-shop-auth webhook: check a delivery's signature, send a signed test delivery
+tiktok-shop-auth webhook: check a delivery's signature, send a signed test delivery, manage subscriptions
 
 USAGE:
     tiktok-shop-auth webhook verify --signature HEX [FILE | -]
     tiktok-shop-auth webhook send EVENT --to URL [--shop-id ID] [--data JSON | @FILE | -] [--bad-signature]
+    tiktok-shop-auth webhook list [--shop SELECTOR] [--json]
+    tiktok-shop-auth webhook subscribe EVENT URL [--shop SELECTOR]
+    tiktok-shop-auth webhook unsubscribe EVENT [--shop SELECTOR]
 
     tiktok-shop-auth webhook verify --signature \"$HTTP_AUTHORIZATION\" delivery.json
     tiktok-shop-auth webhook send ORDER_STATUS_CHANGE --to http://localhost:8000/tiktok/events
@@ -48,6 +60,10 @@ received; it prints one line naming the event, shop, notification id and time.
 send builds a delivery of EVENT as TikTok does (the documented shape of its data, a fresh
 tts_notification_id, the current timestamp), signs it, POSTs it to URL and judges the
 answer as TikTok would.
+list, subscribe and unsubscribe call the Events API (GET, PUT and DELETE {events_path}) for
+one shop, signed and with the saved token as `api` sends it (refreshed when it has expired).
+TikTok delivers only to https:// on a domain name without a port; subscribe warns otherwise
+(except to a loopback sandbox).
 
 OPTIONS:
     --signature HEX           verify: the delivery's Authorization value (hex, either case)
@@ -56,8 +72,15 @@ OPTIONS:
     --shop-id ID              send: the envelope's shop_id   [default: 7495540735365777507]
     --data JSON | @FILE | -   send: the event's data instead of the example, put in as given
     --bad-signature           send: sign with a wrong secret; the receiver must refuse it (4xx)
+    --shop SELECTOR           list, subscribe, unsubscribe: the shop (its id, code, name, region or
+                              cipher); needed when the seller has several
+    --json                    list: the subscriptions as a JSON array
     --app-key KEY             [env: TIKTOK_SHOP_APP_KEY]
     --app-secret-file PATH    [env: TIKTOK_SHOP_APP_SECRET holds the secret itself]
+    --token-file PATH         list, subscribe, unsubscribe {token_file}
+    --api-base URL            {api_base}
+    --auth-base URL           for the refresh {auth_base}
+    --lock-wait DURATION      how long to wait for the token file's lock to refresh [default: {lock_wait}]
     -h, --help                this text
 
 EVENTS:
@@ -72,6 +95,8 @@ EXIT STATUS:
     send:   0 answered 200 within 3 s (with --bad-signature: refused with a 4xx)
             1 anything else: another status, too slow, no connection, a forged event accepted
             2 usage error
+    list, subscribe, unsubscribe: as for `api` (0 done, 1 TikTok or network error,
+            2 usage error, 5 the token was refused and could not be refreshed)
 ";
 
 /// The largest body `verify` reads and `--data` takes: TikTok's deliveries are far smaller.
@@ -80,6 +105,20 @@ const MAX_BODY: u64 = 16 * 1024 * 1024;
 pub enum Options {
     Verify(VerifyOptions),
     Send(SendOptions),
+    Manage(ManageOptions),
+}
+
+/// `list`, `subscribe` and `unsubscribe`: one shop's subscriptions through the Events API.
+pub struct ManageOptions {
+    pub session: SessionOptions,
+    pub shop: Option<String>,
+    pub change: Change,
+}
+
+pub enum Change {
+    List { json: bool },
+    Subscribe { event: &'static Event, address: HttpUrl },
+    Unsubscribe { event: &'static Event },
 }
 
 pub struct VerifyOptions {
@@ -120,14 +159,55 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
     match sub.as_deref() {
         Some("verify") => parse_verify(args).map(Options::Verify),
         Some("send") => parse_send(args).map(Options::Send),
+        Some(sub @ ("list" | "subscribe" | "unsubscribe")) => parse_manage(sub, args).map(Options::Manage),
         Some(other) => Err(Error::Usage(format!(
-            "webhook: unknown subcommand `{}`; it is `verify` or `send` (see `tiktok-shop-auth webhook --help`)",
+            "webhook: unknown subcommand `{}`; it is {SUBCOMMANDS} (see `tiktok-shop-auth webhook --help`)",
             clean(other)
         ))),
-        None => Err(Error::Usage(
-            "webhook: give a subcommand, `verify` or `send`; see `tiktok-shop-auth webhook --help`".into(),
-        )),
+        None => Err(Error::Usage(format!(
+            "webhook: give a subcommand, {SUBCOMMANDS}; see `tiktok-shop-auth webhook --help`"
+        ))),
     }
+}
+
+const SUBCOMMANDS: &str = "`verify`, `send`, `list`, `subscribe` or `unsubscribe`";
+
+fn parse_manage(sub: &str, args: &mut Args) -> Result<ManageOptions, Error> {
+    let shop = args.string("--shop")?;
+    let json = args.flag("--json");
+    let session = SessionOptions::parse(args)?;
+    let event = |given: Option<PathBuf>| {
+        let given = given.map(|g| g.to_string_lossy().into_owned());
+        let given = given.ok_or_else(|| {
+            Error::Usage(format!("webhook {sub}: give the EVENT, a name or number: {}", event_names()))
+        })?;
+        Event::find(&given).ok_or_else(|| {
+            Error::Usage(format!("webhook {sub}: `{}` is not an event; one of {}", clean(&given), event_names()))
+        })
+    };
+    let change = match sub {
+        "subscribe" => {
+            let event = event(free(args)?)?;
+            let Some(address) = free(args)? else {
+                return Err(Error::Usage("webhook subscribe: give the URL that TikTok is to deliver to".into()));
+            };
+            let text = address.to_string_lossy().into_owned();
+            let address = HttpUrl::parse(&text)
+                .map_err(|e| Error::Usage(format!("webhook subscribe: `{}` is not a usable URL: {e}", clean(&text))))?;
+            Change::Subscribe { event, address }
+        }
+        "unsubscribe" => Change::Unsubscribe { event: event(free(args)?)? },
+        _ => Change::List { json },
+    };
+    if json && !matches!(change, Change::List { .. }) {
+        return Err(Error::Usage(format!("webhook {sub}: --json is for `webhook list`")));
+    }
+    Ok(ManageOptions { session, shop, change })
+}
+
+/// `1 ORDER_STATUS_CHANGE, 2 ...`: what EVENT may be.
+fn event_names() -> String {
+    webhook::EVENTS.iter().map(|e| format!("{} {}", e.number, e.name)).collect::<Vec<_>>().join(", ")
 }
 
 fn parse_verify(args: &mut Args) -> Result<VerifyOptions, Error> {
@@ -158,7 +238,7 @@ fn parse_send(args: &mut Args) -> Result<SendOptions, Error> {
     });
     let bad_signature = args.flag("--bad-signature");
     let app = args.app()?;
-    let names = || webhook::EVENTS.iter().map(|e| format!("{} {}", e.number, e.name)).collect::<Vec<_>>().join(", ");
+    let names = event_names;
     let event = match free(args)? {
         None => return Err(Error::Usage(format!("webhook send: give the EVENT, a name or number: {}", names()))),
         Some(given) => {
@@ -195,7 +275,116 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     match opts {
         Options::Verify(opts) => verify(opts),
         Options::Send(opts) => send(opts),
+        Options::Manage(opts) => manage(opts),
     }
+}
+
+/// `list`, `subscribe`, `unsubscribe`: one Events API call for one shop.
+fn manage(opts: &ManageOptions) -> Result<(), Error> {
+    let session = Session::open(&opts.session)?;
+    let client = session.signing_client()?;
+    let saved = session.fresh(0)?;
+    let mut shops = session.shops(&saved);
+    let mut tokens = saved.tokens;
+    let network = Some((&client, &tokens.access_token));
+    let Some(shop) = cipher_for(&mut shops, opts.shop.as_deref(), Some(EVENTS_PATH), network)? else {
+        return Err(Error::Usage(format!(
+            "webhook: this seller has {} shops and subscriptions are per shop: choose one with --shop (an id, code, \
+             name, region or cipher; `tiktok-shop-auth shops` lists them)",
+            shops.shops.len()
+        )));
+    };
+    let shop_name = clean(shop["name"].as_str().or(shop["id"].as_str()).unwrap_or("the shop"));
+    let (method, body) = match &opts.change {
+        Change::List { .. } => ("GET", None),
+        Change::Subscribe { event, address } => {
+            if let Some(why) = undeliverable(address, &opts.session.api_base) {
+                noteln!(
+                    "tiktok-shop-auth: warning: {why}; TikTok delivers only to https:// on a domain name without a port"
+                );
+            }
+            let body = serde_json::json!({ "address": address.to_string(), "event_type": event.name });
+            ("PUT", Some(body.to_string().into_bytes()))
+        }
+        Change::Unsubscribe { event } => {
+            ("DELETE", Some(serde_json::json!({ "event_type": event.name }).to_string().into_bytes()))
+        }
+    };
+    let call = Call {
+        method: method.into(),
+        path: EVENTS_PATH.into(),
+        query: Vec::new(),
+        shop_cipher: session::cipher_of(&shop),
+        body,
+    };
+    let answer = session.call(&call, &mut tokens)?;
+    match &opts.change {
+        Change::List { json } => list(&answer, *json, &shop_name),
+        Change::Subscribe { event, address } => {
+            outln!(
+                "subscribed: {shop_name} delivers {} (type {}) to {}",
+                event.name,
+                event.number,
+                clean(&address.to_string())
+            )
+        }
+        Change::Unsubscribe { event } => {
+            outln!("unsubscribed: {shop_name} no longer delivers {} (type {})", event.name, event.number)
+        }
+    }
+    Ok(())
+}
+
+/// Why TikTok would not deliver to `address`, unless both it and the API are on loopback
+/// (the sandbox delivers there over plain http).
+fn undeliverable(address: &HttpUrl, api_base: &str) -> Option<String> {
+    let loopback = |host: &str| {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    };
+    let sandbox = HttpUrl::parse(api_base).is_ok_and(|api| loopback(&api.host));
+    if sandbox && loopback(&address.host) {
+        return None;
+    }
+    let shown = clean(&address.to_string());
+    let host = address.host.trim_start_matches('[').trim_end_matches(']');
+    if address.scheme != "https" {
+        Some(format!("`{shown}` is not https://"))
+    } else if host.parse::<std::net::IpAddr>().is_ok() {
+        Some(format!("`{shown}` is an IP address, not a domain name"))
+    } else if address.port.is_some() {
+        Some(format!("`{shown}` names a port"))
+    } else {
+        None
+    }
+}
+
+/// The shop's subscriptions: a table, or `--json`'s array.
+fn list(answer: &Value, json: bool, shop_name: &str) {
+    let hooks: Vec<Value> = answer.pointer("/data/webhooks").and_then(Value::as_array).cloned().unwrap_or_default();
+    if json {
+        outln!("{}", Value::Array(hooks));
+        return;
+    }
+    if hooks.is_empty() {
+        noteln!("{shop_name} has no webhook subscriptions");
+        return;
+    }
+    let text = |v: &Value| match v {
+        Value::String(s) => clean(s),
+        Value::Null => "-".into(),
+        other => clean(&other.to_string()),
+    };
+    let rows: Vec<Vec<String>> = hooks
+        .iter()
+        .map(|h| {
+            let number =
+                h["event_type"].as_str().and_then(Event::find).map_or("-".to_string(), |e| e.number.to_string());
+            let created = h["create_time"].as_i64().map_or("-".to_string(), expiry::utc);
+            vec![text(&h["event_type"]), number, text(&h["address"]), created]
+        })
+        .collect();
+    out!("{}", crate::summary::table(&["EVENT", "TYPE", "ADDRESS", "CREATED"], &rows));
 }
 
 /// The bytes exactly as given, at most `MAX_BODY`; `too_big` says what a larger one is.

@@ -153,6 +153,7 @@ fn webhook_arguments(flag: &str) -> &'static [&'static str] {
         "--signature" => &["verify"],
         "--to" => &["send", "1"],
         "--shop-id" | "--data" | "--bad-signature" => &["send", "1", "--to", "http://127.0.0.1:9/"],
+        "--shop" | "--json" | "--token-file" | "--api-base" | "--auth-base" | "--lock-wait" => &["list"],
         _ => &["verify", "--signature", "00"],
     }
 }
