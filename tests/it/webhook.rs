@@ -1,6 +1,6 @@
-//! `webhook verify` and `webhook send`: TikTok's published example, and deliveries to a
-//! receiver (`tests/support/webhook_receiver.py`) that checks every signature with its own
-//! HMAC and answers as each test needs.
+//! `webhook`: TikTok's published example; deliveries to a receiver
+//! (`tests/support/webhook_receiver.py`) that checks every signature with its own HMAC and
+//! answers as each test needs; and a shop's subscriptions through the sandbox's Events API.
 
 use crate::*;
 
@@ -328,4 +328,97 @@ fn webhook_help() {
     }
     let out = run(tool(&dir, &["--help"]));
     check_contains(&out.stdout, "webhook    verify a delivery's signature", &out);
+}
+
+/// `webhook <sub>` against the sandbox's Events API (and its token endpoint for a refresh).
+fn manage(dir: &TempDir, sandbox: &Sandbox, args: &[&str]) -> Out {
+    let url = sandbox.url();
+    let mut all = vec!["webhook"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--api-base", &url, "--auth-base", &url]);
+    run(tool(dir, &all))
+}
+
+#[test]
+fn subscribe_list_and_unsubscribe_manage_a_shops_subscriptions_through_the_events_api() {
+    let dir = TempDir::new("hooks");
+    let sandbox = logged_in(&dir, &[]);
+    let address = "http://127.0.0.1:9/tiktok/hook";
+    let out = manage(&dir, &sandbox, &["subscribe", "seller_deauthorization", address]);
+    check_exit(&out, 0);
+    check_contains(&out.stdout, "subscribed: Sandbox Test Shop delivers SELLER_DEAUTHORIZATION (type 6)", &out);
+    // The sandbox delivers over plain http to loopback: no warning.
+    check_lacks(&out.stderr, "warning", &out);
+    // The PUT was signed over its body byte for byte: the sandbox checked it (106001 else).
+    check_contains(&sandbox.log(), "PUT /event/202309/webhooks", &sandbox.log_out());
+    let out = manage(&dir, &sandbox, &["subscribe", "1", "http://127.0.0.1:9/orders"]);
+    check_exit(&out, 0);
+
+    let out = manage(&dir, &sandbox, &["list", "--json"]);
+    check_exit(&out, 0);
+    let hooks: Value = serde_json::from_str(&out.stdout).expect("list --json is JSON");
+    let hooks = hooks.as_array().expect("an array");
+    assert_eq!(hooks.len(), 2, "{hooks:?}");
+    let find = |name: &str| hooks.iter().find(|h| h["event_type"] == name).cloned().unwrap_or_default();
+    assert_eq!(find("SELLER_DEAUTHORIZATION")["address"], address);
+    assert_eq!(find("ORDER_STATUS_CHANGE")["address"], "http://127.0.0.1:9/orders");
+    let out = manage(&dir, &sandbox, &["list"]);
+    check_exit(&out, 0);
+    check_contains(&out.stdout, "EVENT", &out);
+    check_contains(&out.stdout, address, &out);
+
+    // A PUT replaces the event type's one address.
+    let out = manage(&dir, &sandbox, &["subscribe", "6", "http://127.0.0.1:9/other"]);
+    check_exit(&out, 0);
+    let out = manage(&dir, &sandbox, &["list", "--json"]);
+    let hooks: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(hooks.as_array().map(Vec::len), Some(2), "{hooks}");
+    assert!(out.stdout.contains("http://127.0.0.1:9/other") && !out.stdout.contains(address), "{}", out.stdout);
+
+    let out = manage(&dir, &sandbox, &["unsubscribe", "SELLER_DEAUTHORIZATION"]);
+    check_exit(&out, 0);
+    check_contains(&out.stdout, "unsubscribed: Sandbox Test Shop no longer delivers SELLER_DEAUTHORIZATION", &out);
+    check_contains(&sandbox.log(), "DELETE /event/202309/webhooks", &sandbox.log_out());
+    let out = manage(&dir, &sandbox, &["list", "--json"]);
+    assert!(!out.stdout.contains("SELLER_DEAUTHORIZATION"), "{}", out.stdout);
+    // Unsubscribing what is not subscribed is TikTok's error: exit 1, its code on stderr.
+    let out = manage(&dir, &sandbox, &["unsubscribe", "6"]);
+    check_exit(&out, 1);
+    // The secret never shows.
+    check_lacks(&out.stderr, APP_SECRET, &out);
+}
+
+#[test]
+fn subscribe_warns_about_addresses_tiktok_would_not_deliver_to() {
+    let dir = TempDir::new("hookwarn");
+    let sandbox = logged_in(&dir, &[]);
+    for (address, why) in [
+        ("https://203.0.113.7/hook", "is an IP address, not a domain name"),
+        ("https://hooks.example.com:8443/hook", "names a port"),
+        ("http://hooks.example.com/hook", "is not https://"),
+    ] {
+        let out = manage(&dir, &sandbox, &["subscribe", "1", address]);
+        check_contains(&out.stderr, why, &out);
+        check_contains(&out.stderr, "TikTok delivers only to https:// on a domain name without a port", &out);
+    }
+    let out = manage(&dir, &sandbox, &["subscribe", "1", "https://hooks.example.com/hook"]);
+    check_exit(&out, 0);
+    check_lacks(&out.stderr, "warning", &out);
+}
+
+#[test]
+fn a_seller_with_several_shops_must_choose_one_for_its_subscriptions() {
+    let dir = TempDir::new("hookshops");
+    let sandbox = logged_in(&dir, &["--shops", "2"]);
+    let out = manage(&dir, &sandbox, &["list"]);
+    check_exit(&out, 2);
+    check_contains(&out.stderr, "this seller has 2 shops", &out);
+    check_contains(&out.stderr, "--shop", &out);
+    let out = manage(&dir, &sandbox, &["subscribe", "6", "http://127.0.0.1:9/h", "--shop", "Sandbox Shop 2"]);
+    check_exit(&out, 0);
+    check_contains(&out.stdout, "Sandbox Shop 2 delivers SELLER_DEAUTHORIZATION", &out);
+    // Subscriptions are per shop: shop 1 has none.
+    let out = manage(&dir, &sandbox, &["list", "--json", "--shop", "Sandbox Test Shop"]);
+    check_exit(&out, 0);
+    assert_eq!(out.stdout.trim(), "[]", "{}", out.stdout);
 }

@@ -326,6 +326,21 @@ def bench_fleet_scale(work):
         sandbox.stop()
 
 
+def bench_webhook(work):
+    """`webhook verify` of a 1 MiB delivery (signed here with Python's own HMAC)."""
+    import hashlib, hmac
+    data = {"order_id": "576653688135258178", "order_status": "UNPAID", "note": "x" * (1024 * 1024 - 200)}
+    body = json.dumps({"type": 1, "tts_notification_id": "7380066284010030890", "shop_id": "7495540735365777507",
+                       "timestamp": 1718305585, "data": data}).encode()
+    path = os.path.join(work, "delivery.json")
+    with open(path, "wb") as f:
+        f.write(body)
+    sig = hmac.new(SECRET.encode(), KEY.encode() + body, hashlib.sha256).hexdigest()
+    for label, binary in (("release", RELEASE), ("static", STATIC)):
+        whole_process(f"webhook verify of a {len(body) // 1024} KiB delivery", label,
+                      [binary, "webhook", "verify", "--signature", sig, path])
+
+
 def bench_artifacts():
     """Each release archive's binary and archive size (make dist built them)."""
     import tarfile
@@ -432,6 +447,7 @@ def main():
         bench_api(work, py)
         bench_fleet(work)
         bench_fleet_scale(work)
+        bench_webhook(work)
         row("peak RSS of /bin/true under the same measurement", f"{floor / 1024:.2f} MiB", "", "(the floor of the method)")
         if py:
             sandbox = Sandbox(f"http://127.0.0.1:{free_port()}/")
