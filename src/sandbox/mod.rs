@@ -1,7 +1,8 @@
 //! `sandbox`: a local stand-in for TikTok Shop's side of the flow, for tests, the demo and
 //! anyone who wants to try their scripts without a real seller. One file per part of
 //! TikTok it stands in for: `authorize` (the page and the redirect), `tokens` (the token
-//! endpoints), `open_api` (the Open API routes), `faults` (the test hooks that make it
+//! endpoints), `open_api` (the Open API routes), `events` (the Events API, the webhook
+//! deliveries and the controls that set them off), `faults` (the test hooks that make it
 //! misbehave); this file holds its options, its state and the server loop.
 //!
 //! It follows the facts page as strictly as the real service is known to behave: the token
@@ -14,6 +15,7 @@
 //! timestamp), the choice is noted in the README.
 
 mod authorize;
+mod events;
 mod faults;
 mod open_api;
 mod tokens;
@@ -59,6 +61,9 @@ pub const REFRESH_TTL: i64 = 365 * 86_400;
 /// The test seller's shops, and each shop's seeded orders.
 pub const SHOPS: u32 = 1;
 pub const ORDERS: usize = 30;
+/// What the waits between webhook retries are multiplied by when `--webhook-retry-scale`
+/// is not given: TikTok's own schedule.
+pub const RETRY_SCALE: u32 = 1;
 
 pub struct Options {
     pub app: App,
@@ -81,6 +86,8 @@ pub struct Options {
     pub orders: usize,
     /// Open API calls allowed per second before HTTP 429.
     pub rate_limit: Option<u32>,
+    /// What the waits between webhook retries are multiplied by, in billionths (1 to 10^9).
+    pub retry_scale: u64,
 }
 
 pub fn parse(args: &mut Args) -> Result<Options, Error> {
@@ -105,6 +112,15 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
     let shops = args.number("--shops", 1..=50)?.unwrap_or(SHOPS);
     let orders = args.number("--orders", 0..=1_000_000)?.unwrap_or(ORDERS);
     let rate_limit = args.number("--rate-limit", 1..=10_000)?;
+    let retry_scale = match args.string("--webhook-retry-scale")? {
+        None => u64::from(RETRY_SCALE) * BILLION,
+        Some(text) => billionths(&text).ok_or_else(|| {
+            Error::Usage(format!(
+                "--webhook-retry-scale `{}` must be a decimal number above 0 and at most 1, such as 0.001",
+                clean(&text)
+            ))
+        })?,
+    };
     let open_id = args.string("--open-id")?.unwrap_or_else(|| OPEN_ID.into());
     let seller_name = args.string("--seller-name")?.unwrap_or_else(|| SELLER.into());
     let redirect = args.string("--redirect-url")?;
@@ -124,7 +140,28 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
         seller_name,
         orders,
         rate_limit,
+        retry_scale,
     })
+}
+
+const BILLION: u64 = 1_000_000_000;
+
+/// A decimal number above 0 and at most 1 (`0.001`, `.5`, `1`) in billionths. Integer
+/// arithmetic: parsing and multiplying floats would add some 3 KB to the binary.
+fn billionths(text: &str) -> Option<u64> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if whole.len() > 1 || fraction.len() > 9 {
+        return None;
+    }
+    let digits = whole.bytes().chain(fraction.bytes().chain(std::iter::repeat(b'0')).take(9));
+    let mut n: u64 = 0;
+    for d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(d - b'0');
+    }
+    (1..=BILLION).contains(&n).then_some(n)
 }
 
 /// `--help`, its defaults taken from the constants the parser uses.
@@ -145,7 +182,20 @@ the Open API: GET /authorization/202309/shops, GET /seller/202309/shops,
 POST /order/202309/orders/search (seeded orders; page_size, page_token, order_status) and
 GET /product/202309/products/{{id}}, each checking the signature over the body (106001), the
 timestamp window (106002), the token (105001, 105002) and shop_cipher (106013 when missing
-or not the seller's; refused on /authorization and /seller paths).
+or not the seller's; refused on /authorization and /seller paths); and the Events API:
+GET, PUT {{\"address\": URL, \"event_type\": NAME}} and DELETE {{\"event_type\": NAME}}
+/event/202309/webhooks (a shop call; one https or loopback http address per shop and event
+type; 36009004 with HTTP 400 for a bad request).
+
+Webhooks are signed as TikTok signs them, and each attempt is logged; one not answered 200
+within {answer} s is retried after {retries} (times --webhook-retry-scale), then
+dropped. These set them off:
+    POST /sandbox/revoke                      every token of the seller stops working at once;
+                                              SELLER_DEAUTHORIZATION to each shop
+    POST /sandbox/orders/ID/status?to=STATUS  the order moves; ORDER_STATUS_CHANGE
+    a refresh token ending within 30 days     UPCOMING_AUTHORIZATION_EXPIRATION, once a grant
+The controls take no credentials and answer JSON: {{\"revoked\": true, \"deliveries\": 1}}.
+
 Prints `sandbox listening on http://ADDR` on stdout, then each request on stderr with secrets
 masked. Point the tool at it with:
     --authorize-url http://ADDR/open/authorize --auth-base http://ADDR --api-base http://ADDR
@@ -174,6 +224,9 @@ OPTIONS:
                               second gets HTTP 429 with Retry-After: 1
     --clock-skew SECONDS      test hook, off by default: run the sandbox's clock this far
                               ahead (or behind, negative) of this machine's
+    --webhook-retry-scale FACTOR
+                              multiply the waits between webhook retries (0 < FACTOR <= 1;
+                              0.001 makes 2 min 120 ms)      [default: {retry_scale}]
     -h, --help                this text
 ",
         listen = DEFAULT_LISTEN,
@@ -184,12 +237,17 @@ OPTIONS:
         orders = ORDERS,
         open_id = OPEN_ID,
         seller = SELLER,
+        answer = crate::webhook::ANSWER_WITHIN.as_secs(),
+        retries = crate::webhook::retry_schedule(),
+        retry_scale = RETRY_SCALE,
     )
 }
 
 struct Grant {
     access_token: String,
     refresh_expires_at: i64,
+    /// The shops (bit `shop - 1`) already sent UPCOMING_AUTHORIZATION_EXPIRATION for it.
+    warned: u64,
 }
 
 struct Sandbox<'a> {
@@ -202,6 +260,8 @@ struct Sandbox<'a> {
     refresh: HashMap<String, Grant>,
     /// When the Open API calls of the last second came (for `--rate-limit`).
     recent: Vec<std::time::Instant>,
+    /// Webhook subscriptions and moved orders.
+    events: events::Events,
 }
 
 pub fn run(opts: &Options) -> Result<(), Error> {
@@ -233,11 +293,14 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         access: HashMap::new(),
         refresh: HashMap::new(),
         recent: Vec::new(),
+        events: events::Events::default(),
     });
     let sandbox = &sandbox;
-    let handle = move |request| match sandbox.lock() {
-        Ok(mut sandbox) => sandbox.handle(request),
-        Err(poisoned) => poisoned.into_inner().handle(request),
+    let handle = move |request| {
+        let mut sandbox = sandbox.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        sandbox.handle(request);
+        // After every request: tokens it issued, or a subscription it made, may be due one.
+        sandbox.warn_expiring();
     };
     // With --latency, each request waits on a thread of its own, so that slow answers
     // overlap as they would at TikTok; the state is still changed one request at a time.
@@ -315,6 +378,7 @@ impl Sandbox<'_> {
             (true, "/open/authorize/decide") => self.decide(request, &params),
             (true, tiktok::TOKEN_GET_PATH) => self.token_get(request, &params),
             (true, tiktok::TOKEN_REFRESH_PATH) => self.token_refresh(request, &params),
+            (false, p) if method == "POST" && p.starts_with("/sandbox/") => self.control(request, p, &params),
             (_, p) if route(&method, p).is_some() => {
                 let remote = request.remote_addr().copied();
                 let call = OpenApiCall {
@@ -395,4 +459,21 @@ fn masked_query(params: &[(String, String)]) -> String {
         })
         .collect();
     format!("?{}", shown.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_retry_scale_is_a_decimal_in_billionths() {
+        for (text, n) in
+            [("1", BILLION), ("1.0", BILLION), ("0.001", 1_000_000), (".5", 500_000_000), ("0.000000001", 1)]
+        {
+            assert_eq!(billionths(text), Some(n), "{text}");
+        }
+        for bad in ["", ".", "0", "0.0", "2", "1.5", "10", "-1", "1e-3", "0.0000000001", " 1", "0.5 ", "+1", "NaN"] {
+            assert_eq!(billionths(bad), None, "{bad:?}");
+        }
+    }
 }

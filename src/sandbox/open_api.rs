@@ -1,6 +1,7 @@
 //! The Open API routes the sandbox serves, behind the checks TikTok makes in its order:
 //! the rate limit, the app key, the signature over the body, the timestamp window, the
-//! token and the shop cipher. The seller's shops and seeded orders are the same every run.
+//! token and the shop cipher. The seller's shops and seeded orders are the same every run
+//! (until a sandbox control moves an order, see `events`).
 
 use serde_json::{Value, json};
 use tiny_http::Request;
@@ -10,8 +11,20 @@ use super::{SELLER, Sandbox};
 use crate::secret::clean;
 use crate::{expiry, open_api, url};
 
-const ORDER_STATUSES: [&str; 6] =
-    ["UNPAID", "AWAITING_SHIPMENT", "AWAITING_COLLECTION", "IN_TRANSIT", "DELIVERED", "COMPLETED"];
+/// TikTok's order statuses; the seeded orders cycle through the first `SEEDED_STATUSES`, a
+/// sandbox control can move an order to any.
+pub(super) const ORDER_STATUSES: [&str; 9] = [
+    "UNPAID",
+    "AWAITING_SHIPMENT",
+    "AWAITING_COLLECTION",
+    "IN_TRANSIT",
+    "DELIVERED",
+    "COMPLETED",
+    "ON_HOLD",
+    "PARTIALLY_SHIPPING",
+    "CANCELLED",
+];
+const SEEDED_STATUSES: usize = 6;
 const REGIONS: [&str; 6] = ["GB", "US", "DE", "FR", "ES", "IT"];
 
 /// The Open API routes the sandbox serves.
@@ -20,6 +33,8 @@ pub(super) enum Route<'a> {
     SellerShops,
     OrderSearch,
     Product(&'a str),
+    /// The Events API: GET, PUT and DELETE.
+    Webhooks,
 }
 
 pub(super) fn route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
@@ -27,6 +42,7 @@ pub(super) fn route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
         ("GET", open_api::SHOPS_PATH) => Some(Route::AuthorizedShops),
         ("GET", "/seller/202309/shops") => Some(Route::SellerShops),
         ("POST", "/order/202309/orders/search") => Some(Route::OrderSearch),
+        ("GET" | "PUT" | "DELETE", "/event/202309/webhooks") => Some(Route::Webhooks),
         ("GET", p) => p.strip_prefix("/product/202309/products/").filter(|id| !id.contains('/')).map(Route::Product),
         _ => None,
     }
@@ -45,7 +61,7 @@ pub(super) struct OpenApiCall<'a> {
 /// Shop `i` (from 1) of the test seller; shop 1 is the one `shops` has always shown.
 fn shop_json(i: u32) -> Value {
     json!({
-        "id": format!("749400000000000000{i}"),
+        "id": shop_id(i),
         "name": if i == 1 { SELLER.to_string() } else { format!("Sandbox Shop {i}") },
         "region": REGIONS[(i as usize - 1) % REGIONS.len()],
         "seller_type": if i == 1 { "LOCAL" } else { "CROSS_BORDER" },
@@ -54,17 +70,25 @@ fn shop_json(i: u32) -> Value {
     })
 }
 
+pub(super) fn shop_id(i: u32) -> String {
+    format!("749400000000000000{i}")
+}
+
 fn shop_cipher(i: u32) -> String {
     format!("GCP_sandboxCipherSaNdBoX{i:010}")
 }
 
-/// Seeded order `i` of shop `shop`: the same every run.
-fn order_json(i: usize, shop: u32) -> Value {
+pub(super) fn order_id(i: usize, shop: u32) -> String {
+    format!("57700{shop:02}{i:011}")
+}
+
+/// Seeded order `i` of shop `shop`, in `status`.
+fn order_json(i: usize, shop: u32, status: &str) -> Value {
     json!({
-        "id": format!("57700{shop:02}{i:011}"),
-        "status": ORDER_STATUSES[i % ORDER_STATUSES.len()],
+        "id": order_id(i, shop),
+        "status": status,
         "create_time": 1_764_000_000 - (i as i64) * 3600,
-        "shop_id": format!("749400000000000000{shop}"),
+        "shop_id": shop_id(shop),
         "payment": { "currency": "GBP", "total_amount": format!("{}.{:02}", 5 + i % 95, i % 100) },
         "line_items": [{ "product_name": "Sandbox tee – ☂", "sku_id": format!("17300{:012}", i % 7), "quantity": 1 + i % 3 }],
     })
@@ -164,6 +188,7 @@ impl Sandbox<'_> {
             }).collect::<Vec<_>>() })),
             (Some(Route::OrderSearch), Some(shop)) => self.order_search(params, call.body, shop),
             (Some(Route::Product(id)), Some(_)) => product(id),
+            (Some(Route::Webhooks), Some(shop)) => self.webhooks(call.method, call.body, shop),
             _ => Err((404, 36009004, "no such API".to_string())),
         };
         match answer {
@@ -196,10 +221,14 @@ impl Sandbox<'_> {
             }
         };
         let status = filter.get("order_status").and_then(Value::as_str);
-        let matching: Vec<usize> = (0..self.opts.orders)
-            .filter(|i| status.is_none_or(|s| ORDER_STATUSES[i % ORDER_STATUSES.len()] == s))
+        let matching: Vec<usize> =
+            (0..self.opts.orders).filter(|i| status.is_none_or(|s| self.order_status(*i, shop) == s)).collect();
+        let page: Vec<Value> = matching
+            .iter()
+            .skip(offset)
+            .take(page_size)
+            .map(|i| order_json(*i, shop, self.order_status(*i, shop)))
             .collect();
-        let page: Vec<Value> = matching.iter().skip(offset).take(page_size).map(|i| order_json(*i, shop)).collect();
         let next = match self.opts.fault {
             // A server that never ends: the same token, or two in turn.
             Some(Fault::RepeatPage) => "pt_1".to_string(),
@@ -208,5 +237,11 @@ impl Sandbox<'_> {
             _ => String::new(),
         };
         Ok(json!({ "orders": page, "next_page_token": next, "total_count": matching.len() }))
+    }
+
+    /// Order `i` of `shop`'s status: as seeded, or where a sandbox control moved it.
+    pub(super) fn order_status(&self, i: usize, shop: u32) -> &'static str {
+        let moved = self.events.moved.iter().find(|m| (m.0, m.1) == (shop, i));
+        moved.map_or(ORDER_STATUSES[i % SEEDED_STATUSES], |m| m.2)
     }
 }

@@ -71,7 +71,7 @@ impl Sandbox<'_> {
         self.access.insert(access_token.clone(), access_expires);
         self.refresh.insert(
             refresh_token.clone(),
-            Grant { access_token: access_token.clone(), refresh_expires_at: refresh_expires },
+            Grant { access_token: access_token.clone(), refresh_expires_at: refresh_expires, warned: 0 },
         );
         json!({
             "access_token": access_token,

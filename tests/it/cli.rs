@@ -209,6 +209,7 @@ fn sample_value(dir: &TempDir, flag: &str, placeholder: &str) -> String {
         (_, "URL") => "http://127.0.0.1:9".into(),
         (_, "DURATION") => "1m".into(),
         (_, "SECONDS") => "60".into(),
+        (_, "FACTOR") => "0.5".into(),
         (_, "N") => "2".into(),
         (_, "PATH" | "FILE") => dir.0.join("some-file.json").display().to_string(),
         _ => "x1".into(),

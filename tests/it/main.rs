@@ -17,6 +17,7 @@ mod safety;
 mod seams;
 mod shops;
 mod webhook;
+mod webhook_sandbox;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -47,14 +47,14 @@ fn run_with_stdin(mut cmd: Command, input: &[u8]) -> Out {
 
 /// The receiver script on a free loopback port, in `mode`, knowing the tests' app; stopped
 /// when dropped.
-struct Receiver {
+pub struct Receiver {
     child: Child,
-    url: String,
+    pub url: String,
     log: PathBuf,
 }
 
 impl Receiver {
-    fn start(dir: &TempDir, mode: &str) -> Receiver {
+    pub fn start(dir: &TempDir, mode: &str) -> Receiver {
         let log = dir.path(&format!("receiver-{mode}.log"));
         let script = format!("{}/tests/support/webhook_receiver.py", env!("CARGO_MANIFEST_DIR"));
         let mut child = Command::new("python3")
@@ -70,7 +70,7 @@ impl Receiver {
     }
 
     /// Each delivery the receiver logged, in order.
-    fn deliveries(&self) -> Vec<Value> {
+    pub fn deliveries(&self) -> Vec<Value> {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         text.lines().map(|l| serde_json::from_str(l).expect("receiver log line")).collect()
     }
