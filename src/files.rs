@@ -70,3 +70,51 @@ pub fn kind_of(meta: &fs::Metadata) -> &'static str {
     }
     "not a regular file"
 }
+
+/// Bytes given on the command line the way `--data` takes them: the text itself, `@FILE`,
+/// or `-` for stdin (`api --data`, `webhook send --data`, `webhook verify`'s body).
+pub enum Input {
+    Text(String),
+    File(std::path::PathBuf),
+    Stdin,
+}
+
+impl Input {
+    /// `-` is stdin, `@FILE` a file, anything else the text itself.
+    pub fn from_flag(value: String) -> Input {
+        match value.strip_prefix('@') {
+            _ if value == "-" => Input::Stdin,
+            Some(file) => Input::File(file.into()),
+            None => Input::Text(value),
+        }
+    }
+
+    /// `--data`, `--data `FILE``, `--data (stdin)`: where the bytes came from, for messages.
+    pub fn describe(&self, flag: &str) -> String {
+        match self {
+            Input::Text(_) => flag.to_string(),
+            Input::File(path) => format!("{flag} `{}`", crate::secret::shown(path)),
+            Input::Stdin => format!("{flag} (stdin)"),
+        }
+    }
+
+    /// The bytes exactly as given; `None` when there are more than `cap`.
+    pub fn read(&self, cap: u64) -> Result<Option<Vec<u8>>, crate::error::Error> {
+        let mut bytes = Vec::new();
+        match self {
+            Input::Text(text) => bytes.extend_from_slice(text.as_bytes()),
+            Input::File(path) => {
+                File::open(path)
+                    .and_then(|f| f.take(cap + 1).read_to_end(&mut bytes))
+                    .map_err(|e| crate::error::Error::file("read", path, e))?;
+            }
+            Input::Stdin => {
+                io::stdin()
+                    .take(cap + 1)
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| crate::error::Error::Local(format!("cannot read stdin: {e}")))?;
+            }
+        }
+        Ok((bytes.len() as u64 <= cap).then_some(bytes))
+    }
+}

@@ -8,14 +8,12 @@
 //! stays flat however many pages); TikTok's error goes to stderr, exit 1.
 
 use std::collections::HashSet;
-use std::io::Read;
 
 use serde_json::Value;
 
-use std::path::PathBuf;
-
 use crate::cli::{self, Args};
 use crate::error::Error;
+use crate::files::Input;
 use crate::json_text::{compact, pretty};
 use crate::open_api::{self, Call, Client, ShopList};
 use crate::secret::{Secret, clean, mask};
@@ -36,20 +34,13 @@ const RESERVED_QUERY_KEYS: [&str; 8] =
 /// The token endpoints: only the locked refresh (and login) may call them.
 const TOKEN_PATHS: &str = "/api/v2/token/";
 
-/// Where `api --data` comes from.
-pub enum DataSource {
-    Literal(String),
-    File(PathBuf),
-    Stdin,
-}
-
 pub struct Options {
     pub session: SessionOptions,
     pub method: String,
     pub path: String,
     pub query: Vec<(String, String)>,
     pub shop: Option<String>,
-    pub data: Option<DataSource>,
+    pub data: Option<Input>,
     pub paginate: bool,
     /// `--paginate` stops (exit 1) after this many pages.
     pub max_pages: u64,
@@ -63,13 +54,7 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
     let include = args.flag("--include");
     let dry_run = args.flag("--dry-run");
     let shop = args.string("--shop")?;
-    let data = args.string("--data")?.map(|d| match d.as_str() {
-        "-" => DataSource::Stdin,
-        _ => match d.strip_prefix('@') {
-            Some(file) => DataSource::File(PathBuf::from(file)),
-            None => DataSource::Literal(d),
-        },
-    });
+    let data = args.string("--data")?.map(Input::from_flag);
     if args.flag("-q") {
         return Err(Error::Usage(
             "api: `-q` means --quiet in every command; query pairs are `--query KEY=VALUE`".into(),
@@ -275,29 +260,12 @@ pub fn run(opts: &Options) -> Result<(), Error> {
 }
 
 /// `--data`: the bytes exactly as given (they are what is signed and sent), checked to be JSON.
-fn read_body(data: Option<&DataSource>) -> Result<Option<Vec<u8>>, Error> {
-    let (bytes, what) = match data {
-        None => return Ok(None),
-        Some(DataSource::Literal(text)) => (text.as_bytes().to_vec(), "--data".to_string()),
-        Some(DataSource::File(path)) => {
-            let mut bytes = Vec::new();
-            std::fs::File::open(path)
-                .and_then(|f| f.take(MAX_DATA + 1).read_to_end(&mut bytes))
-                .map_err(|e| Error::file("read the --data file", path, e))?;
-            (bytes, format!("--data @{}", path.display()))
-        }
-        Some(DataSource::Stdin) => {
-            let mut bytes = Vec::new();
-            std::io::stdin()
-                .take(MAX_DATA + 1)
-                .read_to_end(&mut bytes)
-                .map_err(|e| Error::Local(format!("cannot read --data - from stdin: {e}")))?;
-            (bytes, "--data - (stdin)".to_string())
-        }
-    };
-    if bytes.len() as u64 > MAX_DATA {
-        return Err(Error::Usage(format!("{what} is larger than {} MiB", MAX_DATA / 1024 / 1024)));
-    }
+fn read_body(data: Option<&Input>) -> Result<Option<Vec<u8>>, Error> {
+    let Some(data) = data else { return Ok(None) };
+    let what = data.describe("--data");
+    let bytes = data
+        .read(MAX_DATA)?
+        .ok_or_else(|| Error::Usage(format!("{what} is larger than {} MiB", MAX_DATA / 1024 / 1024)))?;
     serde_json::from_slice::<Value>(&bytes)
         .map_err(|e| Error::Usage(format!("{what} is not valid JSON ({e}); the body is sent and signed as given")))?;
     Ok(Some(bytes))

@@ -9,7 +9,6 @@
 //!
 //! Everything a receiver answers is outside text: read bounded and cleaned before printing.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,6 +18,7 @@ use crate::cli::{self, Args};
 use crate::config::App;
 use crate::error::Error;
 use crate::expiry;
+use crate::files::Input;
 use crate::open_api::Call;
 use crate::secret::clean;
 use crate::session::{self, Session, SessionOptions, cipher_for};
@@ -27,7 +27,9 @@ use crate::webhook::{self, Delivery, Event};
 
 /// `--help`, its defaults taken from the constants the parser uses.
 pub fn help() -> String {
+    let events: Vec<String> = webhook::EVENTS.iter().map(|e| format!("    {:>2} {}", e.number, e.name)).collect();
     HELP.replace("{events_path}", EVENTS_PATH)
+        .replace("{events}", &events.join("\n"))
         .replace("{token_file}", &cli::token_file_doc())
         .replace("{api_base}", &cli::api_base_doc())
         .replace("{auth_base}", &cli::auth_base_doc())
@@ -84,11 +86,7 @@ OPTIONS:
     -h, --help                this text
 
 EVENTS:
-    1 ORDER_STATUS_CHANGE        2 REVERSE_STATUS_UPDATE       3 RECIPIENT_ADDRESS_UPDATE
-    4 PACKAGE_UPDATE             5 PRODUCT_STATUS_CHANGE       6 SELLER_DEAUTHORIZATION
-    7 UPCOMING_AUTHORIZATION_EXPIRATION                       11 CANCELLATION_STATUS_CHANGE
-    12 RETURN_STATUS_CHANGE      13 NEW_CONVERSATION           14 NEW_MESSAGE
-    15 PRODUCT_INFORMATION_CHANGE                             16 PRODUCT_CREATION
+{events}
 
 EXIT STATUS:
     verify: 0 the signature matches   1 it does not, or the body cannot be read   2 usage error
@@ -135,23 +133,6 @@ pub struct SendOptions {
     pub shop_id: String,
     pub data: Option<Input>,
     pub bad_signature: bool,
-}
-
-/// Where bytes come from: `--data`'s literal, a file, or stdin.
-pub enum Input {
-    Text(String),
-    File(PathBuf),
-    Stdin,
-}
-
-impl Input {
-    fn describe(&self, flag: &str) -> String {
-        match self {
-            Input::Text(_) => flag.to_string(),
-            Input::File(path) => format!("{flag} `{}`", clean(&path.display().to_string())),
-            Input::Stdin => format!("{flag} (stdin)"),
-        }
-    }
 }
 
 pub fn parse(args: &mut Args) -> Result<Options, Error> {
@@ -229,13 +210,7 @@ fn parse_verify(args: &mut Args) -> Result<VerifyOptions, Error> {
 fn parse_send(args: &mut Args) -> Result<SendOptions, Error> {
     let to = args.string("--to")?;
     let shop_id = args.string("--shop-id")?.unwrap_or_else(|| webhook::EXAMPLE_SHOP_ID.into());
-    let data = args.string("--data")?.map(|d| match d.as_str() {
-        "-" => Input::Stdin,
-        _ => match d.strip_prefix('@') {
-            Some(file) => Input::File(PathBuf::from(file)),
-            None => Input::Text(d),
-        },
-    });
+    let data = args.string("--data")?.map(Input::from_flag);
     let bad_signature = args.flag("--bad-signature");
     let app = args.app()?;
     let names = event_names;
@@ -389,25 +364,7 @@ fn list(answer: &Value, json: bool, shop_name: &str) {
 
 /// The bytes exactly as given, at most `MAX_BODY`; `too_big` says what a larger one is.
 fn read(input: &Input, what: &str, too_big: fn(String) -> Error) -> Result<Vec<u8>, Error> {
-    let mut bytes = Vec::new();
-    match input {
-        Input::Text(text) => bytes.extend_from_slice(text.as_bytes()),
-        Input::File(path) => {
-            std::fs::File::open(path)
-                .and_then(|f| f.take(MAX_BODY + 1).read_to_end(&mut bytes))
-                .map_err(|e| Error::file("read", path, e))?;
-        }
-        Input::Stdin => {
-            std::io::stdin()
-                .take(MAX_BODY + 1)
-                .read_to_end(&mut bytes)
-                .map_err(|e| Error::Local(format!("cannot read {what} from stdin: {e}")))?;
-        }
-    }
-    if bytes.len() as u64 > MAX_BODY {
-        return Err(too_big(format!("{what} is larger than {} MiB", MAX_BODY / 1024 / 1024)));
-    }
-    Ok(bytes)
+    input.read(MAX_BODY)?.ok_or_else(|| too_big(format!("{what} is larger than {} MiB", MAX_BODY / 1024 / 1024)))
 }
 
 fn verify(opts: &VerifyOptions) -> Result<(), Error> {
@@ -529,29 +486,21 @@ fn undelivered(opts: &SendOptions, what: &str, happened: String) -> Error {
         "not delivered: {happened}; TikTok counts only HTTP 200 within {} s as delivered, so it would send {what} \
          again after {}, then drop it",
         webhook::ANSWER_WITHIN.as_secs(),
-        webhook::retry_schedule()
+        webhook::RETRY_SCHEDULE
     ))
 }
 
-/// What went wrong, in the words a person debugging a receiver needs.
-fn failure(e: &ureq::Error, to: &str, took: Duration) -> String {
-    let timed_out = matches!(e, ureq::Error::Timeout(_))
-        || matches!(e, ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut);
-    let refused = matches!(e, ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused);
-    if timed_out {
+/// What went wrong, in the words a person debugging a receiver needs: no answer within the
+/// limit, or none at all.
+fn failure(e: &Error, to: &str, took: Duration) -> String {
+    if took >= webhook::ANSWER_WITHIN {
         format!(
             "{to} did not answer within TikTok's {} s limit (gave up after {})",
             webhook::ANSWER_WITHIN.as_secs(),
             span(took)
         )
-    } else if refused {
-        format!("could not connect to {to}: connection refused")
     } else {
-        match e {
-            ureq::Error::HostNotFound => format!("could not connect to {to}: host not found"),
-            ureq::Error::ConnectionFailed => format!("could not connect to {to}"),
-            other => format!("the request to {to} failed: {}", clean(&other.to_string())),
-        }
+        format!("could not connect to {to}: {e}")
     }
 }
 

@@ -238,7 +238,7 @@ OPTIONS:
         open_id = OPEN_ID,
         seller = SELLER,
         answer = crate::webhook::ANSWER_WITHIN.as_secs(),
-        retries = crate::webhook::retry_schedule(),
+        retries = crate::webhook::RETRY_SCHEDULE,
         retry_scale = RETRY_SCALE,
     )
 }
