@@ -6,7 +6,12 @@ set -euo pipefail
 bin=${1:-target/release/tiktok-shop-auth}
 work=$(mktemp -d "${TMPDIR:-/tmp}/tiktok-shop-auth-demo.XXXXXX")
 sandbox_pid=
-cleanup() { [ -n "$sandbox_pid" ] && kill "$sandbox_pid" 2>/dev/null; rm -rf "$work"; }
+receiver_pid=
+cleanup() {
+  [ -n "$sandbox_pid" ] && kill "$sandbox_pid" 2>/dev/null
+  [ -n "$receiver_pid" ] && kill "$receiver_pid" 2>/dev/null
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 export TIKTOK_SHOP_APP_KEY=demo_app_key
@@ -52,5 +57,27 @@ echo "== tiktok-shop-auth api /seller/202309/shops --dry-run   (nothing sent: wh
 echo
 echo "== tiktok-shop-auth exec --shop GB -- sh -c '...'   (the token in the environment, never on a command line)"
 "$bin" exec --shop GB -- sh -c 'echo "child sees TIKTOK_SHOP_ACCESS_TOKEN=$(printf %.6s "$TIKTOK_SHOP_ACCESS_TOKEN")… TIKTOK_SHOP_SHOP_ID=$TIKTOK_SHOP_SHOP_ID TIKTOK_SHOP_SHOP_CIPHER=$TIKTOK_SHOP_SHOP_CIPHER secret=${TIKTOK_SHOP_APP_SECRET:-(not passed)}"'
+echo
+echo "== webhooks: a receiver on loopback (tests/support/demo_receiver.py, the README's recipe: it"
+echo "   checks every delivery with \`tiktok-shop-auth webhook verify\` and handles each id once)"
+python3 tests/support/demo_receiver.py "$bin" "$work/receiver.port" >"$work/receiver.out" 2>&1 &
+receiver_pid=$!
+for _ in $(seq 100); do [ -s "$work/receiver.port" ] && break; sleep 0.05; done
+hook="http://127.0.0.1:$(cat "$work/receiver.port")/tiktok/events"
+echo "== tiktok-shop-auth webhook subscribe SELLER_DEAUTHORIZATION $hook"
+"$bin" webhook subscribe SELLER_DEAUTHORIZATION "$hook"
+echo "== tiktok-shop-auth webhook list"
+"$bin" webhook list
+echo "== the seller revokes the app (the sandbox's control: POST $base/sandbox/revoke)"
+python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(urllib.request.Request(sys.argv[1], method="POST")).read().decode())' "$base/sandbox/revoke"
+for _ in $(seq 200); do grep -q "receiver: valid signature" "$work/receiver.out" 2>/dev/null && break; sleep 0.05; done
+echo "== what the receiver got"
+cat "$work/receiver.out"
+echo "== tiktok-shop-auth refresh   (the grant is gone: exit 5, a new login is needed)"
+status=0
+"$bin" refresh || status=$?
+echo "(exit status $status)"
+[ "$status" = 5 ] || { echo "demo: expected refresh to exit 5 after the revoke" >&2; exit 1; }
+echo
 echo "== the sandbox's request log (secrets masked)"
 cat "$work/sandbox.log"
