@@ -40,7 +40,7 @@ COMMANDS:
     api        a signed call to any Open API endpoint, like `gh api`
     exec       run a command with a fresh access token in its environment
     doctor     check configuration, clock, network and token, one line each
-    sandbox    a local stand-in for TikTok Shop's authorization service
+    sandbox    a local stand-in for TikTok Shop (authorization, Open API, webhooks)
     webhook    verify a delivery's signature, send a signed test delivery, manage subscriptions
 
 OPTIONS:
@@ -56,11 +56,12 @@ CONFIGURATION (flag, then environment variable, then default):
     --auth-base URL           {ENV_AUTH_BASE:<28} [default: {DEFAULT_AUTH_BASE}]
     --api-base URL            {ENV_API_BASE:<28} [default: {DEFAULT_API_BASE}]
     --redirect-url URL        {ENV_REDIRECT_URL:<28} [default: {DEFAULT_REDIRECT_URL}]
-    HTTPS_PROXY, HTTP_PROXY, NO_PROXY and SSL_CERT_FILE are honoured.
+    ALL_PROXY, HTTPS_PROXY, HTTP_PROXY, NO_PROXY and SSL_CERT_FILE are honoured.
 
 EXIT STATUS:
     0 success   1 failed (network, TLS, HTTP, TikTok error, file)   2 usage or configuration error
     3 timed out waiting for the browser   4 the seller denied   5 a new login is needed
+    exec: its command's own, 126 found but not runnable, 127 not found
 "
     )
 }
@@ -109,7 +110,13 @@ pub fn invocation(mut args: Vec<OsString>) -> Result<Invocation, Error> {
     match command {
         None if inner.contains(["-V", "--version"]) => Ok(Invocation::Version),
         None if inner.contains(["-h", "--help"]) => Ok(Invocation::Help(help())),
-        None => Err(Error::Usage("no command given; try `tiktok-shop-auth --help`".into())),
+        None => match inner.finish().first() {
+            Some(first) => Err(Error::Usage(format!(
+                "unknown option `{}` (options come after the command); try `tiktok-shop-auth --help`",
+                clean(&first.to_string_lossy())
+            ))),
+            None => Err(Error::Usage("no command given; try `tiktok-shop-auth --help`".into())),
+        },
         Some(command) => Ok(Invocation::Command(Args { inner, command, trailing })),
     }
 }

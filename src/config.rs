@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::secret::Secret;
-use crate::url::HttpUrl;
+use crate::url::{HttpUrl, masked};
 
 pub const DEFAULT_TOKEN_FILE: &str = "tiktok-shop-token.json";
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://services.tiktokshop.com/open/authorize";
@@ -103,8 +103,8 @@ pub fn token_file(flag_value: Option<PathBuf>) -> PathBuf {
 /// An API base URL: http(s), no query; trailing slashes dropped so paths can be appended.
 pub fn base_url(flag: &str, var: &str, flag_value: Option<String>, default: &str) -> Result<String, Error> {
     let raw = setting(flag_value, var).unwrap_or_else(|| default.to_string());
-    let url =
-        HttpUrl::parse(&raw).map_err(|e| Error::Usage(format!("{flag} / {var} `{raw}` is not a usable URL: {e}")))?;
+    let url = HttpUrl::parse(&raw)
+        .map_err(|e| Error::Usage(format!("{flag} / {var} `{}` is not a usable URL: {e}", masked(&raw))))?;
     if url.query.is_some() {
         return Err(Error::Usage(format!("{flag} / {var} `{raw}` must not have a query string")));
     }
@@ -114,7 +114,7 @@ pub fn base_url(flag: &str, var: &str, flag_value: Option<String>, default: &str
 /// The redirect URL, checked the way the listener needs it: plain http on a loopback host.
 pub fn redirect_url(flag_value: Option<String>, port: Option<u16>) -> Result<HttpUrl, Error> {
     let raw = setting(flag_value, ENV_REDIRECT_URL).unwrap_or_else(|| DEFAULT_REDIRECT_URL.to_string());
-    let what = format!("--redirect-url / {ENV_REDIRECT_URL} `{raw}`");
+    let what = format!("--redirect-url / {ENV_REDIRECT_URL} `{}`", masked(&raw));
     let mut url = HttpUrl::parse(&raw).map_err(|e| Error::Usage(format!("{what} is not a usable URL: {e}")))?;
     if url.scheme != "http" {
         return Err(Error::Usage(format!(
@@ -139,8 +139,9 @@ pub fn redirect_url(flag_value: Option<String>, port: Option<u16>) -> Result<Htt
 /// Partner Center is fine) with exactly one `service_id`.
 pub fn authorize_link(flag_value: Option<String>, service_flag: Option<String>) -> Result<HttpUrl, Error> {
     let raw = setting(flag_value, ENV_AUTHORIZE_URL).unwrap_or_else(|| DEFAULT_AUTHORIZE_URL.to_string());
-    let mut url = HttpUrl::parse(&raw)
-        .map_err(|e| Error::Usage(format!("--authorize-url / {ENV_AUTHORIZE_URL} `{raw}` is not a usable URL: {e}")))?;
+    let mut url = HttpUrl::parse(&raw).map_err(|e| {
+        Error::Usage(format!("--authorize-url / {ENV_AUTHORIZE_URL} `{}` is not a usable URL: {e}", masked(&raw)))
+    })?;
     let mut pairs: Vec<(String, String)> = url.query_pairs().into_iter().filter(|(k, _)| k != "state").collect();
     let in_link = crate::url::get(&pairs, "service_id").map(str::to_string);
     match (setting(service_flag, ENV_SERVICE_ID), in_link) {

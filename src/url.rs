@@ -101,6 +101,17 @@ fn split_host_port(authority: &str) -> Result<(String, Option<u16>), String> {
 const ESCAPED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.
+/// A URL as given, for messages: a user name and password in it (`https://user:pass@host`)
+/// shown as `***`, whatever else is wrong with it.
+pub fn masked(raw: &str) -> String {
+    let Some((scheme, rest)) = raw.split_once("://") else { return raw.to_string() };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => raw.to_string(),
+    }
+}
+
 pub fn encode(value: &str) -> String {
     utf8_percent_encode(value, ESCAPED).to_string()
 }
@@ -142,6 +153,13 @@ pub fn get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masked_hides_user_and_password() {
+        assert_eq!(masked("http://user:pa@ss@127.0.0.1:9/h?x=@"), "http://***@127.0.0.1:9/h?x=@");
+        assert_eq!(masked("https://example.com/a@b"), "https://example.com/a@b");
+        assert_eq!(masked("not a url"), "not a url");
+    }
 
     #[test]
     fn parses_the_shapes_the_tool_meets() {

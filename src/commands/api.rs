@@ -57,7 +57,7 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
     let data = args.string("--data")?.map(Input::from_flag);
     if args.flag("-q") {
         return Err(Error::Usage(
-            "api: `-q` means --quiet in every command; query pairs are `--query KEY=VALUE`".into(),
+            "api: `-q` is not api's (it is refresh's --quiet); query pairs are `--query KEY=VALUE`".into(),
         ));
     }
     let mut query = Vec::new();
@@ -266,8 +266,11 @@ fn read_body(data: Option<&Input>) -> Result<Option<Vec<u8>>, Error> {
     let bytes = data
         .read(MAX_DATA)?
         .ok_or_else(|| Error::Usage(format!("{what} is larger than {} MiB", MAX_DATA / 1024 / 1024)))?;
-    serde_json::from_slice::<Value>(&bytes)
-        .map_err(|e| Error::Usage(format!("{what} is not valid JSON ({e}); the body is sent and signed as given")))?;
+    serde_json::from_slice::<Value>(&bytes).map_err(|e| {
+        Error::Usage(format!(
+            "{what} is not valid JSON ({e}); --data must be JSON (it is sent and signed as given, not re-serialised)"
+        ))
+    })?;
     Ok(Some(bytes))
 }
 

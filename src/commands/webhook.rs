@@ -22,7 +22,7 @@ use crate::files::Input;
 use crate::open_api::Call;
 use crate::secret::clean;
 use crate::session::{self, Session, SessionOptions, cipher_for};
-use crate::url::HttpUrl;
+use crate::url::{self, HttpUrl};
 use crate::webhook::{self, Delivery, Event};
 
 /// `--help`, its defaults taken from the constants the parser uses.
@@ -40,7 +40,7 @@ pub fn help() -> String {
 pub const EVENTS_PATH: &str = "/event/202309/webhooks";
 
 const HELP: &str = "\
-tiktok-shop-auth webhook: check a delivery's signature, send a signed test delivery, manage subscriptions
+tiktok-shop-auth webhook: verify a delivery's signature, send a signed test delivery, manage subscriptions
 
 USAGE:
     tiktok-shop-auth webhook verify --signature HEX [FILE | -]
@@ -140,6 +140,7 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
     match sub.as_deref() {
         Some("verify") => parse_verify(args).map(Options::Verify),
         Some("send") => parse_send(args).map(Options::Send),
+        Some("help") => Err(Error::Usage("webhook: for its help, run `tiktok-shop-auth webhook --help`".into())),
         Some(sub @ ("list" | "subscribe" | "unsubscribe")) => parse_manage(sub, args).map(Options::Manage),
         Some(other) => Err(Error::Usage(format!(
             "webhook: unknown subcommand `{}`; it is {SUBCOMMANDS} (see `tiktok-shop-auth webhook --help`)",
@@ -174,7 +175,11 @@ fn parse_manage(sub: &str, args: &mut Args) -> Result<ManageOptions, Error> {
             };
             let text = address.to_string_lossy().into_owned();
             let address = HttpUrl::parse(&text)
-                .map_err(|e| Error::Usage(format!("webhook subscribe: `{}` is not a usable URL: {e}", clean(&text))))?;
+                .ok()
+                .filter(|_| !text.contains(|c: char| c.is_whitespace() || c.is_control()))
+                .ok_or_else(|| {
+                    Error::Usage(format!("webhook subscribe: `{}` is not a usable URL", clean(&url::masked(&text))))
+                })?;
             Change::Subscribe { event, address }
         }
         "unsubscribe" => Change::Unsubscribe { event: event(free(args)?)? },
@@ -226,8 +231,11 @@ fn parse_send(args: &mut Args) -> Result<SendOptions, Error> {
     let Some(to) = to else {
         return Err(Error::Usage("webhook send: give --to URL, the receiver's address".into()));
     };
-    let to =
-        HttpUrl::parse(&to).map_err(|e| Error::Usage(format!("--to `{}` is not a usable URL: {e}", clean(&to))))?;
+    let to = HttpUrl::parse(&to)
+        .map_err(|e| Error::Usage(format!("--to `{}` is not a usable URL: {e}", clean(&url::masked(&to)))))?;
+    if to.to_string().contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err(Error::Usage("--to: a URL has no spaces or control characters; encode them (%20)".into()));
+    }
     if shop_id.is_empty() || shop_id.chars().any(char::is_control) {
         return Err(Error::Usage("--shop-id is empty or has control characters".into()));
     }
@@ -419,7 +427,7 @@ fn send(opts: &SendOptions) -> Result<(), Error> {
             let bytes = read(input, &what, Error::Usage)?;
             // from_slice, not from_str: one JSON parser in the binary, not two.
             serde_json::from_slice::<Value>(&bytes).map_err(|e| {
-                Error::Usage(format!("{what} is not valid JSON ({e}); it is put in the delivery as given"))
+                Error::Usage(format!("{what} is not valid JSON ({e}); --data must be JSON (it goes into the delivery as given, not re-serialised)"))
             })?;
             String::from_utf8(bytes).map_err(|_| Error::Usage(format!("{what} is not UTF-8 text")))?.trim().to_string()
         }
@@ -499,6 +507,8 @@ fn failure(e: &Error, to: &str, took: Duration) -> String {
             webhook::ANSWER_WITHIN.as_secs(),
             span(took)
         )
+    } else if e.to_string().contains("reading the answer") {
+        format!("{to} answered, but its answer could not be read: {e}")
     } else {
         format!("could not connect to {to}: {e}")
     }
@@ -512,8 +522,9 @@ fn shown_body(body: &[u8]) -> String {
     format!(" (body, {} bytes: `{}`)", body.len(), clean(&String::from_utf8_lossy(body)))
 }
 
-/// `12 ms`, `3.0 s` (integer arithmetic: float formatting would add some 20 KB to the binary).
+/// `12 ms`, `3030 ms`, `12 s` (integer arithmetic: float formatting would add some 20 KB to
+/// the binary).
 fn span(d: Duration) -> String {
     let ms = d.as_millis() as u64;
-    if ms < 1000 { format!("{ms} ms") } else { format!("{}.{} s", ms / 1000, ms % 1000 / 100) }
+    if ms < 10_000 { format!("{ms} ms") } else { format!("{} s", ms / 1000) }
 }

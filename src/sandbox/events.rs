@@ -9,7 +9,8 @@
 //! by `--webhook-retry-scale`, so that a test sees them all within seconds). Every attempt
 //! is one line in the log; the receiver's answer is outside text, so it is cleaned.
 
-use std::time::Duration;
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tiny_http::Request;
@@ -35,6 +36,8 @@ pub(super) struct Events {
     webhooks: Vec<Subscription>,
     /// (shop, order index, its status now).
     pub(super) moved: Vec<(u32, usize, &'static str)>,
+    /// The seller revoked the app: nothing more is delivered until a new login.
+    pub(super) revoked: bool,
 }
 
 struct Subscription {
@@ -52,58 +55,132 @@ impl Events {
         self.webhooks.len() < before
     }
 
-    /// Sends `event` with `data` to `shop`'s subscribed address, if it has one, from a thread
-    /// of its own. Whether a delivery was started.
+    /// Queues `event` with `data` for `shop`'s subscribed address, if it has one (and the
+    /// app is still authorized). Whether a delivery was queued.
     fn deliver(&self, opts: &Options, event: &'static Event, shop: u32, data: &str, now: i64) -> bool {
         let Some(to) = self.webhooks.iter().find(|s| (s.shop, s.event.number) == (shop, event.number)) else {
             return false;
         };
+        if self.revoked {
+            return false;
+        }
         let Ok(id) = webhook::notification_id() else { return false };
-        let body = webhook::envelope(event, &shop_id(shop), data, now, &id);
-        let signature = webhook::signature(&opts.app.key, opts.app.secret.expose(), body.as_bytes());
         let what =
             format!("webhook {} (type {}) notification {id} to {}", event.name, event.number, clean(&to.address));
-        let (address, scale) = (to.address.clone(), opts.retry_scale);
-        std::thread::spawn(move || attempts(&what, &address, body.as_bytes(), &signature, scale));
+        // It signs with the app secret it was given, which may be a real one: never beyond
+        // this machine, whatever was subscribed.
+        if !on_this_machine(&to.address) {
+            noteln!("sandbox: {what}: not sent: the sandbox delivers only to loopback addresses");
+            return false;
+        }
+        let body = webhook::envelope(event, &shop_id(shop), data, now, &id).into_bytes();
+        let signature = webhook::signature(&opts.app.key, opts.app.secret.expose(), &body);
+        let address = to.address.clone();
+        queue(Delivery { due: Instant::now(), attempt: 1, what, address, body, signature, scale: opts.retry_scale });
         true
     }
 }
 
-/// One delivery's attempts: the first at once, then one after each of TikTok's waits
-/// (times `scale` billionths) until one is answered HTTP 200 within `webhook::ANSWER_WITHIN`.
-fn attempts(what: &str, address: &str, body: &[u8], signature: &str, scale: u64) {
+/// One delivery's next attempt.
+struct Delivery {
+    due: Instant,
+    attempt: usize,
+    what: String,
+    address: String,
+    body: Vec<u8>,
+    signature: String,
+    scale: u64,
+}
+
+/// The deliveries waiting for their time, and the signal that one was added.
+struct Queue {
+    waiting: Mutex<Vec<Delivery>>,
+    added: Condvar,
+}
+
+/// How many deliveries are attempted at once: a few slow receivers hold up no one else,
+/// and a thousand pending retries cost a thousand small entries, not a thousand threads.
+const SENDERS: usize = 4;
+
+fn queue(delivery: Delivery) {
+    static QUEUE: OnceLock<&'static Queue> = OnceLock::new();
+    let queue = QUEUE.get_or_init(|| {
+        let queue: &'static Queue =
+            Box::leak(Box::new(Queue { waiting: Mutex::new(Vec::new()), added: Condvar::new() }));
+        for _ in 0..SENDERS {
+            std::thread::spawn(move || send_when_due(queue));
+        }
+        queue
+    });
+    if let Ok(mut waiting) = queue.waiting.lock() {
+        waiting.push(delivery);
+        queue.added.notify_one();
+    }
+}
+
+/// A sender: takes the delivery due first when its time comes, attempts it, and queues its
+/// next attempt when it was not delivered.
+fn send_when_due(queue: &'static Queue) {
     let agent = match webhook::agent() {
         Ok(agent) => agent,
-        Err(e) => {
-            noteln!("sandbox: {what}: not sent: {e}");
-            return;
-        }
+        Err(e) => return noteln!("sandbox: webhooks: not sent: {e}"),
     };
-    let tries = RETRY_AFTER_SECS.len() + 1;
-    for attempt in 1..=tries {
-        let (answer, took) = webhook::deliver(&agent, address, body, signature);
-        let ms = took.as_millis();
-        let outcome = match answer {
-            Ok(reply) if reply.delivered(took) => {
-                noteln!("sandbox: {what} attempt {attempt}/{tries}: HTTP 200 in {ms} ms: delivered");
-                return;
-            }
-            // The receiver's words are outside text: cleaned, and cut short.
-            Ok(reply) => {
-                let said = clean(&String::from_utf8_lossy(&reply.body));
-                format!("HTTP {} in {ms} ms{}{said}", reply.status, if said.is_empty() { "" } else { ": " })
-            }
-            Err(e) => format!("{} after {ms} ms", clean(&e.to_string())),
+    loop {
+        let Ok(mut waiting) = queue.waiting.lock() else { return };
+        let delivery = loop {
+            let next = waiting.iter().enumerate().min_by_key(|(_, d)| d.due).map(|(i, d)| (i, d.due));
+            let wait = match next {
+                Some((i, due)) if due <= Instant::now() => break waiting.swap_remove(i),
+                Some((_, due)) => due - Instant::now(),
+                None => Duration::from_secs(3600),
+            };
+            waiting = match queue.added.wait_timeout(waiting, wait) {
+                Ok((w, _)) => w,
+                Err(_) => return,
+            };
         };
-        match RETRY_AFTER_SECS.get(attempt - 1) {
-            Some(secs) => {
-                let wait = Duration::from_nanos(secs * scale);
-                noteln!("sandbox: {what} attempt {attempt}/{tries}: {outcome}; next try in {}", span(wait));
-                std::thread::sleep(wait);
-            }
-            None => noteln!("sandbox: {what} attempt {attempt}/{tries}: {outcome}; dropped after {tries} attempts"),
+        drop(waiting);
+        if let Some(next) = attempt(&agent, delivery) {
+            queue_again(queue, next);
         }
     }
+}
+
+fn queue_again(queue: &Queue, next: Delivery) {
+    if let Ok(mut waiting) = queue.waiting.lock() {
+        waiting.push(next);
+        queue.added.notify_one();
+    }
+}
+
+/// One attempt at a delivery, logged; the next attempt (after TikTok's wait, times `scale`
+/// billionths) unless it was answered HTTP 200 within `webhook::ANSWER_WITHIN` or this was
+/// the last.
+fn attempt(agent: &ureq::Agent, mut d: Delivery) -> Option<Delivery> {
+    let (what, attempt, tries) = (&d.what, d.attempt, RETRY_AFTER_SECS.len() + 1);
+    let (answer, took) = webhook::deliver(agent, &d.address, &d.body, &d.signature);
+    let ms = took.as_millis();
+    let outcome = match answer {
+        Ok(reply) if reply.delivered(took) => {
+            noteln!("sandbox: {what} attempt {attempt}/{tries}: HTTP 200 in {ms} ms: delivered");
+            return None;
+        }
+        // The receiver's words are outside text: cleaned, and cut short.
+        Ok(reply) => {
+            let said = clean(&String::from_utf8_lossy(&reply.body));
+            format!("HTTP {} in {ms} ms{}{said}", reply.status, if said.is_empty() { "" } else { ": " })
+        }
+        Err(e) => format!("{} after {ms} ms", clean(&e.to_string())),
+    };
+    let Some(secs) = RETRY_AFTER_SECS.get(attempt - 1) else {
+        noteln!("sandbox: {what} attempt {attempt}/{tries}: {outcome}; dropped after {tries} attempts");
+        return None;
+    };
+    let wait = Duration::from_nanos(secs * d.scale);
+    noteln!("sandbox: {what} attempt {attempt}/{tries}: {outcome}; next try in {}", span(wait));
+    d.due = Instant::now() + wait;
+    d.attempt += 1;
+    Some(d)
 }
 
 /// `1800 ms` below two minutes (a scaled schedule, exact), else `30 minutes`.
@@ -114,8 +191,18 @@ fn span(wait: Duration) -> String {
     }
 }
 
-/// Whether the sandbox delivers to `address`: https anywhere (TikTok's rule is stricter:
-/// a domain name, no port), or plain http to this machine.
+/// Whether `address` is on this machine (`localhost` or a loopback address): the only
+/// places the sandbox sends to.
+fn on_this_machine(address: &str) -> bool {
+    url::HttpUrl::parse(address).is_ok_and(|u| {
+        u.host == "localhost"
+            || u.host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    })
+}
+
+/// Whether the sandbox takes `address` as a subscription: https anywhere (TikTok's rule is
+/// stricter: a domain name, no port), or plain http to this machine. It delivers only to
+/// this machine (`on_this_machine`).
 fn deliverable(address: &str) -> bool {
     match url::HttpUrl::parse(address) {
         Ok(u) if u.scheme == "https" => true,
@@ -184,6 +271,9 @@ impl Sandbox<'_> {
     /// The seller revokes the grant: every token stops working at once, and each shop's
     /// subscribed address hears SELLER_DEAUTHORIZATION.
     fn revoke(&mut self) -> String {
+        if self.events.revoked {
+            return r#"{"revoked":false,"deliveries":0}"#.into();
+        }
         self.access.clear();
         self.refresh.clear();
         self.codes.clear();
@@ -195,6 +285,7 @@ impl Sandbox<'_> {
                 })
                 .count()
         });
+        self.events.revoked = true;
         format!(r#"{{"revoked":true,"deliveries":{deliveries}}}"#)
     }
 
@@ -209,6 +300,10 @@ impl Sandbox<'_> {
         let Some(status) = ORDER_STATUSES.iter().find(|s| **s == to) else {
             return Err((400, format!("to=`{}` is not one of {}", clean(to), ORDER_STATUSES.join(", "))));
         };
+        if self.order_status(i, shop) == *status {
+            // No move, no event.
+            return Ok(format!(r#"{{"order_id":"{id}","order_status":"{status}","deliveries":0}}"#));
+        }
         self.events.moved.retain(|m| (m.0, m.1) != (shop, i));
         self.events.moved.push((shop, i, status));
         let now = self.now();

@@ -168,7 +168,7 @@ fn billionths(text: &str) -> Option<u64> {
 pub fn help() -> String {
     format!(
         "\
-tiktok-shop-auth sandbox: a local stand-in for TikTok Shop's authorization service
+tiktok-shop-auth sandbox: a local stand-in for TikTok Shop (authorization, Open API, webhooks)
 
 USAGE:
     tiktok-shop-auth sandbox [OPTIONS]

@@ -37,7 +37,9 @@ impl Sandbox<'_> {
         // A code is spent by its first use, whether it was still fresh or not.
         match self.codes.remove(code) {
             Some(issued) if now - issued <= CODE_LIFETIME => {
-                let data = self.issue(now);
+                // A new authorization: deliveries resume after a revoke.
+                self.events.revoked = false;
+                let data = self.issue(now, None);
                 self.send_api(request, 200, 0, "success", data);
             }
             _ => self.send_api(request, 200, 36004004, "invalid auth code", Value::Null),
@@ -56,22 +58,25 @@ impl Sandbox<'_> {
             Some(grant) => {
                 // Rotation: the old refresh token is gone, and so is its access token.
                 self.access.remove(&grant.access_token);
-                let data = self.issue(now);
+                let data = self.issue(now, Some(&grant));
                 self.send_api(request, 200, 0, "success", data);
             }
         }
     }
 
-    /// New tokens, remembered, as TikTok's `data` object.
-    fn issue(&mut self, now: i64) -> Value {
+    /// New tokens, remembered, as TikTok's `data` object. A refresh (`rotated` is the grant
+    /// it replaces) keeps the authorization's end: the refresh token's expiry is the
+    /// seller's re-consent deadline, which no refresh moves (and whose warning goes once).
+    fn issue(&mut self, now: i64, rotated: Option<&Grant>) -> Value {
         let access_token = format!("TTP_{}", random_urlsafe(32).unwrap_or_default());
         let refresh_token = format!("TTP_{}", random_urlsafe(32).unwrap_or_default());
         let access_expires = now + self.opts.access_ttl;
-        let refresh_expires = now + self.opts.refresh_ttl;
+        let (refresh_expires, warned) =
+            rotated.map_or((now + self.opts.refresh_ttl, 0), |g| (g.refresh_expires_at, g.warned));
         self.access.insert(access_token.clone(), access_expires);
         self.refresh.insert(
             refresh_token.clone(),
-            Grant { access_token: access_token.clone(), refresh_expires_at: refresh_expires, warned: 0 },
+            Grant { access_token: access_token.clone(), refresh_expires_at: refresh_expires, warned },
         );
         json!({
             "access_token": access_token,

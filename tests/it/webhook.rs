@@ -308,6 +308,21 @@ fn webhook_send_to_a_slow_receiver_is_not_delivered() {
 }
 
 #[test]
+fn webhook_urls_with_a_password_or_spaces_are_usage_errors_that_show_no_password() {
+    let dir = TempDir::new("webhook-userinfo");
+    let out = send(&dir, "1", "http://user:hunter2@127.0.0.1:9/hook", &[]);
+    check_exit(&out, 2);
+    check_contains(&out.stderr, "http://***@127.0.0.1:9/hook", &out);
+    check_lacks(&out.stderr, "hunter2", &out);
+    let out = send(&dir, "1", "http://127.0.0.1:9/ho ok", &[]);
+    check_exit(&out, 2);
+    check_contains(&out.stderr, "--to", &out);
+    let out = run(tool(&dir, &["webhook", "subscribe", "1", "https://u:hunter2@hooks.example.com/x"]));
+    check_exit(&out, 2);
+    check_lacks(&out.stderr, "hunter2", &out);
+}
+
+#[test]
 fn webhook_send_with_nobody_listening_is_not_delivered() {
     let dir = TempDir::new("webhook-refused");
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

@@ -252,7 +252,46 @@ fn sandbox_moving_an_order_delivers_order_status_change() {
 }
 
 #[test]
-fn sandbox_refresh_token_near_its_end_warns_once_per_grant() {
+fn sandbox_sends_no_event_that_did_not_happen_and_nothing_beyond_this_machine() {
+    let dir = TempDir::new("events-none");
+    let sandbox = logged_in(&dir, &["--shops", "2"]);
+    let receiver = Receiver::start(&dir, "verify");
+    check_exit(&subscribe(&dir, &sandbox, "ORDER_STATUS_CHANGE", &receiver.url, &["--shop", "Sandbox Test Shop"]), 0);
+    check_exit(
+        &subscribe(&dir, &sandbox, "SELLER_DEAUTHORIZATION", &receiver.url, &["--shop", "Sandbox Test Shop"]),
+        0,
+    );
+    // Shop 2 subscribes an address on the internet: taken, as TikTok would, but the sandbox
+    // signs with the app secret it was given, so it never sends beyond this machine.
+    check_exit(
+        &subscribe(&dir, &sandbox, "ORDER_STATUS_CHANGE", "https://hooks.example.com/x", &["--shop", "Sandbox Shop 2"]),
+        0,
+    );
+    let order = |shop: u32, i: usize| format!("57700{shop:02}{i:011}");
+    let (_, answer) = control(&sandbox, &format!("/sandbox/orders/{}/status?to=CANCELLED", order(2, 0)));
+    assert_eq!(answer["deliveries"], 0, "{answer}");
+    sandbox.wait_for("to https://hooks.example.com/x: not sent: the sandbox delivers only to loopback addresses", 1);
+
+    // An order moved to the status it already has did not move: no event.
+    let (_, answer) = control(&sandbox, &format!("/sandbox/orders/{}/status?to=UNPAID", order(1, 0)));
+    assert_eq!(answer["deliveries"], 0, "order 0 is seeded UNPAID: {answer}");
+
+    // The first revoke is an event; a second has nothing to revoke; after it the app hears
+    // nothing more from the seller, until a new login.
+    let (_, answer) = control(&sandbox, "/sandbox/revoke");
+    assert_eq!(answer, serde_json::json!({ "revoked": true, "deliveries": 1 }));
+    let (_, answer) = control(&sandbox, "/sandbox/revoke");
+    assert_eq!(answer, serde_json::json!({ "revoked": false, "deliveries": 0 }));
+    let (_, answer) = control(&sandbox, &format!("/sandbox/orders/{}/status?to=CANCELLED", order(1, 0)));
+    assert_eq!(answer["deliveries"], 0, "{answer}");
+    let seen = deliveries(&receiver, 1);
+    assert_eq!(seen[0]["envelope"]["type"], 6, "{:#}", seen[0]);
+    sandbox.wait_for("attempt 1/5: HTTP 200 in ", 1);
+    assert_eq!(receiver.deliveries().len(), 1);
+}
+
+#[test]
+fn sandbox_refresh_token_near_its_end_warns_once_per_authorization_and_a_refresh_keeps_the_end() {
     let dir = TempDir::new("events-expiring");
     let sandbox = logged_in(&dir, &["--refresh-ttl", "10d"]);
     let receiver = Receiver::start(&dir, "verify");
@@ -268,17 +307,18 @@ fn sandbox_refresh_token_near_its_end_warns_once_per_grant() {
     let message = e["data"]["message"].as_str().unwrap_or_default();
     assert!(message.contains(&format!("shop_id {SHOP_1} is expiring in 10 days")), "{message}");
 
-    // Once per grant: more calls send nothing more; a refresh is a new grant.
+    // Once per authorization: more calls send nothing more, and neither does a refresh,
+    // which keeps the refresh token's end (the seller's re-consent deadline) where it was.
     check_exit(&api(&dir, &sandbox, &["/seller/202309/shops"]), 0);
     check_exit(&run(sandbox.command(&dir, "refresh", &[])), 0);
-    let seen = deliveries(&receiver, 2);
     check_exit(&api(&dir, &sandbox, &["/seller/202309/shops"]), 0);
-    sandbox.wait_for("UPCOMING_AUTHORIZATION_EXPIRATION (type 7) notification", 2);
-    let saved = read_json(&dir.path("tiktok-shop-token.json"));
-    let expires = saved["data"]["refresh_token_expire_in"].as_i64().expect("refresh expiry");
-    assert_eq!(seen[1]["envelope"]["data"]["expiration_time"], expires.to_string().as_str());
-    assert_eq!(sandbox.count("UPCOMING_AUTHORIZATION_EXPIRATION (type 7) notification"), 2);
-    assert_eq!(receiver.deliveries().len(), 2);
+    let refreshed = read_json(&dir.path("tiktok-shop-token.json"));
+    assert_ne!(refreshed["data"]["refresh_token"], saved["data"]["refresh_token"], "the refresh rotated the token");
+    assert_eq!(refreshed["data"]["refresh_token_expire_in"].as_i64(), Some(expires), "{refreshed:#}");
+    // The log shows every request; no second delivery was queued behind them.
+    check_contains(&sandbox.log(), "GET /seller/202309/shops", &sandbox.log_out());
+    assert_eq!(sandbox.count("UPCOMING_AUTHORIZATION_EXPIRATION (type 7) notification"), 1, "{}", sandbox.log());
+    assert_eq!(receiver.deliveries().len(), 1);
 }
 
 #[test]
