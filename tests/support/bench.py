@@ -238,7 +238,7 @@ def bench_api(work, py):
         try:
             login_once(RELEASE, work, sandbox, redirect)
             token_file = os.path.join(work, "token.json")
-            args = [STATIC, "api", "POST", "/order/202309/orders/search", "-q", f"page_size={page_size}", "--data", "{}",
+            args = [STATIC, "api", "POST", "/order/202309/orders/search", "--query", f"page_size={page_size}", "--data", "{}",
                     "--paginate", "--token-file", token_file, "--api-base", sandbox.url]
             r = subprocess.run(args, env=ENV, capture_output=True, text=True)
             lines = r.stdout.splitlines()
@@ -329,9 +329,11 @@ def bench_fleet_scale(work):
 def bench_webhook(work):
     """`webhook verify` of a 1 MiB delivery (signed here with Python's own HMAC)."""
     import hashlib, hmac
-    data = {"order_id": "576653688135258178", "order_status": "UNPAID", "note": "x" * (1024 * 1024 - 200)}
-    body = json.dumps({"type": 1, "tts_notification_id": "7380066284010030890", "shop_id": "7495540735365777507",
-                       "timestamp": 1718305585, "data": data}).encode()
+    envelope = {"type": 1, "tts_notification_id": "7380066284010030890", "shop_id": "7495540735365777507",
+                "timestamp": 1718305585, "data": {"order_id": "576653688135258178", "order_status": "UNPAID", "note": ""}}
+    # Padded to exactly 1 MiB.
+    envelope["data"]["note"] = "x" * (1024 * 1024 - len(json.dumps(envelope)))
+    body = json.dumps(envelope).encode()
     path = os.path.join(work, "delivery.json")
     with open(path, "wb") as f:
         f.write(body)
