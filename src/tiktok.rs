@@ -58,11 +58,13 @@ pub fn proxy_for(url: &str) -> Option<ProxyInUse> {
 
 /// The agent every command uses.
 pub fn agent() -> Result<Agent, Error> {
-    agent_within(Duration::from_secs(30))
+    agent_within(Duration::from_secs(30), true)
 }
 
-/// The same agent with another limit for a whole request (a webhook delivery's 3 s).
-pub fn agent_within(limit: Duration) -> Result<Agent, Error> {
+/// The same agent with another limit for a whole request (a webhook delivery's 3 s), and
+/// without the environment's proxy when `via_proxy` is false (the sandbox's deliveries,
+/// which go to this machine only).
+pub fn agent_within(limit: Duration, via_proxy: bool) -> Result<Agent, Error> {
     // A proxy's password is a secret like any other: scrubbed from everything printed.
     if let Some(proxy) = ureq::Proxy::try_from_env() {
         for part in [proxy.username(), proxy.password()].into_iter().flatten() {
@@ -97,6 +99,7 @@ pub fn agent_within(limit: Duration) -> Result<Agent, Error> {
         .max_redirects(0)
         .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_global(Some(limit))
+        .proxy(if via_proxy { ureq::Proxy::try_from_env() } else { None })
         .user_agent(concat!("tiktok-shop-auth/", env!("CARGO_PKG_VERSION")))
         .build();
     Ok(config.new_agent())

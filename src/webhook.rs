@@ -202,7 +202,7 @@ pub fn verify(app_key: &str, secret: &str, body: &[u8], signature: &str) -> bool
 /// The HTTP client for deliveries: the tool's usual agent (proxies, `SSL_CERT_FILE`), with
 /// `ANSWER_WITHIN` as the limit for the whole exchange, as TikTok gives.
 pub fn agent() -> Result<ureq::Agent, Error> {
-    crate::tiktok::agent_within(ANSWER_WITHIN)
+    crate::tiktok::agent_within(ANSWER_WITHIN, true)
 }
 
 /// A receiver's answer.

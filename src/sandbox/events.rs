@@ -121,7 +121,8 @@ fn queue(delivery: Delivery) {
 /// A sender: takes the delivery due first when its time comes, attempts it, and queues its
 /// next attempt when it was not delivered.
 fn send_when_due(queue: &'static Queue) {
-    let agent = match webhook::agent() {
+    // Deliveries go to this machine only: never through a proxy.
+    let agent = match crate::tiktok::agent_within(webhook::ANSWER_WITHIN, false) {
         Ok(agent) => agent,
         Err(e) => return noteln!("sandbox: webhooks: not sent: {e}"),
     };

@@ -187,14 +187,19 @@ GET, PUT {{\"address\": URL, \"event_type\": NAME}} and DELETE {{\"event_type\":
 /event/202309/webhooks (a shop call; one https or loopback http address per shop and event
 type; 36009004 with HTTP 400 for a bad request).
 
-Webhooks are signed as TikTok signs them, and each attempt is logged; one not answered 200
-within {answer} s is retried after {retries} (times --webhook-retry-scale), then
-dropped. These set them off:
+Webhooks are signed as TikTok signs them (with the app secret given here), delivered only to
+loopback addresses (an https subscription is kept but never sent to), never through a proxy,
+and each attempt is logged; one not answered 200 within {answer} s is retried after
+{retries} (times --webhook-retry-scale), then dropped. These set them off:
     POST /sandbox/revoke                      every token of the seller stops working at once;
-                                              SELLER_DEAUTHORIZATION to each shop
-    POST /sandbox/orders/ID/status?to=STATUS  the order moves; ORDER_STATUS_CHANGE
-    a refresh token ending within 30 days     UPCOMING_AUTHORIZATION_EXPIRATION, once a grant
-The controls take no credentials and answer JSON: {{\"revoked\": true, \"deliveries\": 1}}.
+                                              SELLER_DEAUTHORIZATION to each shop; nothing more
+                                              is delivered until a new login
+    POST /sandbox/orders/ID/status?to=STATUS  the order moves (to another status);
+                                              ORDER_STATUS_CHANGE
+    a refresh token ending within 30 days     UPCOMING_AUTHORIZATION_EXPIRATION, once per
+                                              authorization and subscribed shop (a refresh
+                                              keeps the authorization's end)
+The controls take no credentials and answer JSON: {{\"revoked\":true,\"deliveries\":1}}.
 
 Prints `sandbox listening on http://ADDR` on stdout, then each request on stderr with secrets
 masked. Point the tool at it with:
