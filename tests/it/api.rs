@@ -166,9 +166,7 @@ fn a_tiktok_error_prints_the_body_and_code_message_request_id_and_exits_1() {
     let out = api(&dir, &sandbox, &["/product/202309/products/not-a-product"]);
     check_exit(&out, 1);
     check(json(&out)["code"] == 12052048, "the body on stdout", &out);
-    for needle in ["code 12052048", "not found", "request_id", "HTTP 404"] {
-        check_contains(&out.stderr, needle, &out);
-    }
+    check_contains_all(&out.stderr, &["code 12052048", "not found", "request_id", "HTTP 404"], &out);
     let mut cmd = api_command(&dir, &sandbox, &["/seller/202309/shops"]);
     cmd.env("TIKTOK_SHOP_APP_SECRET", "not-the-secret");
     let out = run(cmd);
@@ -242,13 +240,15 @@ fn dry_run_sends_nothing_and_shows_neither_the_secret_nor_the_token() {
     let before = sandbox.log().lines().count();
     let out = api(&dir, &sandbox, &["POST", ORDERS, "--query", "page_size=2", "--data", "{\"a\": \"é\"}", "--dry-run"]);
     check_exit(&out, 0);
-    for needle in [
-        &format!("POST {}{ORDERS}?app_key={APP_KEY}&timestamp=", sandbox.url()),
-        "&page_size=2&sign=",
-        "x-tts-access-token: TTP_",
-    ] {
-        check_contains(&out.stdout, needle, &out);
-    }
+    check_contains_all(
+        &out.stdout,
+        &[
+            &format!("POST {}{ORDERS}?app_key={APP_KEY}&timestamp=", sandbox.url()),
+            "&page_size=2&sign=",
+            "x-tts-access-token: TTP_",
+        ],
+        &out,
+    );
     check_contains(&out.stdout, &format!("<app_secret>{ORDERS}app_key{APP_KEY}page_size2timestamp"), &out);
     check_contains(&out.stdout, "{\"a\": \"é\"}<app_secret>", &out);
     check_lacks(&out.stdout, APP_SECRET, &out);

@@ -52,6 +52,14 @@ pub fn check_contains(haystack: &str, needle: &str, out: &Out) {
     check(haystack.contains(needle), &format!("expected to find {needle:?} in:\n{haystack}"), out);
 }
 
+/// `haystack` contains every one of `needles`; on failure prints the first missing and it.
+#[track_caller]
+pub fn check_contains_all(haystack: &str, needles: &[&str], out: &Out) {
+    for needle in needles {
+        check_contains(haystack, needle, out);
+    }
+}
+
 /// `haystack` does not contain `needle`; on failure prints both.
 #[track_caller]
 pub fn check_lacks(haystack: &str, needle: &str, out: &Out) {

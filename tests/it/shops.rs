@@ -52,9 +52,7 @@ fn a_token_replaced_by_refresh_is_rejected() {
     let out = shops(&dir, &sandbox, &["--token-file", "before-refresh.json"]);
     // TikTok refusing the access token is "a new login (or refresh) is needed": exit 5.
     check_exit(&out, 5);
-    for needle in ["code 105001", "HTTP 401", "request_id", "tiktok-shop-auth refresh"] {
-        check_contains(&out.stderr, needle, &out);
-    }
+    check_contains_all(&out.stderr, &["code 105001", "HTTP 401", "request_id", "tiktok-shop-auth refresh"], &out);
     check_exit(&shops(&dir, &sandbox, &[]), 0);
 }
 

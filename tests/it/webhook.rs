@@ -96,14 +96,16 @@ fn webhook_verify_published_example_and_one_changed_byte() {
     let out = run(as_example_app(&dir, &["webhook", "verify", "--signature", EXAMPLE_SIGNATURE, "delivery.json"]));
     check_exit(&out, 0);
     check(out.stdout.lines().count() == 1, "one line", &out);
-    for needle in [
-        "ORDER_STATUS_CHANGE (type 1)",
-        "shop 7495540735365777507",
-        "notification 7380066284010030890",
-        "2024-06-13 19:06:25 UTC",
-    ] {
-        check_contains(&out.stdout, needle, &out);
-    }
+    check_contains_all(
+        &out.stdout,
+        &[
+            "ORDER_STATUS_CHANGE (type 1)",
+            "shop 7495540735365777507",
+            "notification 7380066284010030890",
+            "2024-06-13 19:06:25 UTC",
+        ],
+        &out,
+    );
     // Hex in either case, the body on stdin.
     let upper = EXAMPLE_SIGNATURE.to_ascii_uppercase();
     let out = run_with_stdin(
@@ -121,9 +123,7 @@ fn webhook_verify_published_example_and_one_changed_byte() {
     );
     check_exit(&out, 1);
     check(out.stdout.is_empty(), "nothing on stdout", &out);
-    for needle in ["app key + body", "6 + 223 = 229 bytes", "app key `abcdef`"] {
-        check_contains(&out.stderr, needle, &out);
-    }
+    check_contains_all(&out.stderr, &["app key + body", "6 + 223 = 229 bytes", "app key `abcdef`"], &out);
     check_lacks(&out.stderr, EXAMPLE_SECRET, &out);
 }
 
@@ -287,9 +287,11 @@ fn webhook_send_to_a_failing_receiver_names_status_and_retries() {
     let receiver = Receiver::start(&dir, "fail");
     let out = send(&dir, "ORDER_STATUS_CHANGE", &receiver.url, &[]);
     check_exit(&out, 1);
-    for needle in ["not delivered", "HTTP 500", RETRIES, "then drop it", "internal error \\u{1b}[31mred"] {
-        check_contains(&out.stderr, needle, &out);
-    }
+    check_contains_all(
+        &out.stderr,
+        &["not delivered", "HTTP 500", RETRIES, "then drop it", "internal error \\u{1b}[31mred"],
+        &out,
+    );
     for raw in ["\u{1b}", "\u{7}"] {
         check_lacks(&out.stderr, raw, &out);
     }
@@ -302,9 +304,7 @@ fn webhook_send_to_a_slow_receiver_is_not_delivered() {
     let receiver = Receiver::start(&dir, "slow");
     let out = send(&dir, "1", &receiver.url, &[]);
     check_exit(&out, 1);
-    for needle in ["did not answer within TikTok's 3 s limit", RETRIES] {
-        check_contains(&out.stderr, needle, &out);
-    }
+    check_contains_all(&out.stderr, &["did not answer within TikTok's 3 s limit", RETRIES], &out);
 }
 
 #[test]
@@ -328,9 +328,7 @@ fn webhook_send_with_nobody_listening_is_not_delivered() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let out = send(&dir, "1", &format!("http://127.0.0.1:{port}/"), &[]);
     check_exit(&out, 1);
-    for needle in ["could not connect", RETRIES] {
-        check_contains(&out.stderr, needle, &out);
-    }
+    check_contains_all(&out.stderr, &["could not connect", RETRIES], &out);
 }
 
 #[test]
@@ -338,9 +336,11 @@ fn webhook_help() {
     let dir = TempDir::new("webhook-help");
     let out = run(tool(&dir, &["webhook", "--help"]));
     check_exit(&out, 0);
-    for needle in ["webhook verify --signature HEX", "webhook send EVENT --to URL", "EXIT STATUS:"] {
-        check_contains(&out.stdout, needle, &out);
-    }
+    check_contains_all(
+        &out.stdout,
+        &["webhook verify --signature HEX", "webhook send EVENT --to URL", "EXIT STATUS:"],
+        &out,
+    );
     let out = run(tool(&dir, &["--help"]));
     check_contains(&out.stdout, "webhook    verify a delivery's signature", &out);
 }

@@ -163,20 +163,22 @@ fn sandbox_revoke_ends_every_token_and_delivers_seller_deauthorization_with_retr
     let gaps: Vec<f64> = at.windows(2).map(|w| w[1] - w[0]).collect();
     assert!(gaps.windows(2).all(|g| g[0] < g[1]), "the gaps between retries grow: {gaps:?}");
     let log = sandbox.log_out();
-    for needle in [
-        "attempt 1/5: HTTP 500 in ",
-        "; next try in 12 ms",
-        "; next try in 180 ms",
-        "; next try in 1080 ms",
-        "; next try in 4320 ms",
-        dropped,
-        "attempt 2/5: HTTP 500 in ",
-        "ms: delivered",
-        // The receiver's answer is outside text: cleaned.
-        "internal error \\u{1b}[31mred",
-    ] {
-        check_contains(&log.stderr, needle, &log);
-    }
+    check_contains_all(
+        &log.stderr,
+        &[
+            "attempt 1/5: HTTP 500 in ",
+            "; next try in 12 ms",
+            "; next try in 180 ms",
+            "; next try in 1080 ms",
+            "; next try in 4320 ms",
+            dropped,
+            "attempt 2/5: HTTP 500 in ",
+            "ms: delivered",
+            // The receiver's answer is outside text: cleaned.
+            "internal error \\u{1b}[31mred",
+        ],
+        &log,
+    );
     check_lacks(&log.stderr, "\u{1b}", &log);
 
     // A new login works again.
@@ -330,12 +332,14 @@ fn sandbox_webhook_retry_scale_is_above_0_and_at_most_1() {
         check_contains(&out.stderr, "--webhook-retry-scale", &out);
     }
     let out = run(tool(&dir, &["sandbox", "--help"]));
-    for needle in [
-        "PUT {\"address\": URL",
-        "POST /sandbox/revoke",
-        "/sandbox/orders/ID/status?to=STATUS",
-        "--webhook-retry-scale FACTOR",
-    ] {
-        check_contains(&out.stdout, needle, &out);
-    }
+    check_contains_all(
+        &out.stdout,
+        &[
+            "PUT {\"address\": URL",
+            "POST /sandbox/revoke",
+            "/sandbox/orders/ID/status?to=STATUS",
+            "--webhook-retry-scale FACTOR",
+        ],
+        &out,
+    );
 }
