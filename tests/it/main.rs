@@ -181,11 +181,17 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn start(dir: &TempDir, redirect: &str, extra: &[&str]) -> Sandbox {
+        Sandbox::start_with_env(dir, redirect, extra, &[])
+    }
+
+    /// `start`, with these environment variables set for the sandbox alone.
+    pub fn start_with_env(dir: &TempDir, redirect: &str, extra: &[&str], env: &[(&str, &str)]) -> Sandbox {
         static N: AtomicUsize = AtomicUsize::new(0);
         let log = dir.path(&format!("sandbox-{}.log", N.fetch_add(1, Ordering::SeqCst)));
         let mut args = vec!["sandbox", "--listen", "127.0.0.1:0", "--redirect-url", redirect];
         args.extend_from_slice(extra);
         let mut cmd = tool(dir, &args);
+        cmd.envs(env.iter().copied());
         cmd.stdout(Stdio::piped()).stderr(std::fs::File::create(&log).expect("sandbox log"));
         let mut child = cmd.spawn().expect("start the sandbox");
         let mut line = String::new();
@@ -300,11 +306,16 @@ pub fn login(dir: &TempDir, sandbox: &Sandbox, redirect: &str, actions: &str, ex
 
 /// A fresh, saved login against a new auto-approving sandbox; returns the sandbox.
 pub fn logged_in(dir: &TempDir, sandbox_extra: &[&str]) -> Sandbox {
+    logged_in_with_env(dir, sandbox_extra, &[])
+}
+
+/// `logged_in`, with these environment variables set for the sandbox alone.
+pub fn logged_in_with_env(dir: &TempDir, sandbox_extra: &[&str], env: &[(&str, &str)]) -> Sandbox {
     let port = free_port();
     let redirect = format!("http://127.0.0.1:{port}/");
     let mut extra = vec!["--auto-approve"];
     extra.extend_from_slice(sandbox_extra);
-    let sandbox = Sandbox::start(dir, &redirect, &extra);
+    let sandbox = Sandbox::start_with_env(dir, &redirect, &extra, env);
     let (out, _) = login(dir, &sandbox, &redirect, "auto", &[]);
     check_exit(&out, 0);
     sandbox

@@ -343,3 +343,19 @@ fn sandbox_webhook_retry_scale_is_above_0_and_at_most_1() {
         &out,
     );
 }
+
+#[test]
+fn sandbox_deliveries_never_go_through_the_environments_proxy() {
+    let dir = TempDir::new("events-proxy");
+    // A proxy that is not there: a delivery sent through it would fail and be retried.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let env = [("HTTP_PROXY", dead.as_str()), ("HTTPS_PROXY", dead.as_str()), ("ALL_PROXY", dead.as_str())];
+    let sandbox = logged_in_with_env(&dir, &[], &env);
+    let receiver = Receiver::start(&dir, "verify");
+    check_exit(&subscribe(&dir, &sandbox, "SELLER_DEAUTHORIZATION", &receiver.url, &[]), 0);
+    let (_, answer) = control(&sandbox, "/sandbox/revoke");
+    assert_eq!(answer["deliveries"], 1, "{answer}");
+    let seen = deliveries(&receiver, 1);
+    assert_eq!(seen[0]["signature_ok"], true, "{:#}", seen[0]);
+    sandbox.wait_for("attempt 1/5: HTTP 200 in ", 1);
+}
