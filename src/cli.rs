@@ -131,17 +131,30 @@ impl Args {
         self.inner.contains(["-h", "--help"])
     }
 
-    /// Parses with the command's parser; then anything left over is an error.
-    pub fn parse<T>(mut self, parser: fn(&mut Args) -> Result<T, Error>) -> Result<T, Error> {
-        let parsed = parser(&mut self)?;
+    /// Parses with the command's parser; then anything left over is an error. An option the
+    /// command's `help` does not name is reported first, even when the parser stopped at
+    /// something else: `--sigature` is a typo, not a missing `--signature`.
+    pub fn parse<T>(mut self, parser: fn(&mut Args) -> Result<T, Error>, help: &str) -> Result<T, Error> {
+        let parsed = parser(&mut self);
         let command = self.command;
-        if let Some(first) = self.inner.finish().first() {
-            return Err(Error::Usage(format!(
-                "unexpected argument `{}` for `{command}`; see `tiktok-shop-auth {command} --help`",
-                clean(&first.to_string_lossy())
-            )));
+        let rest: Vec<String> = self.inner.finish().iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        let unknown = rest.iter().find(|a| a.starts_with("--") && (a.contains('=') || !names(help, a)));
+        let unexpected = |arg: &str| {
+            // `--flag=value`: the value may be a secret, so only the flag is shown.
+            let (shown, hint) = match arg.split_once('=') {
+                Some((flag, _)) => (format!("{flag}=…"), format!("; give its value after a space: `{flag} VALUE`")),
+                None => (arg.to_string(), String::new()),
+            };
+            Err(Error::Usage(format!(
+                "unexpected argument `{}` for `{command}`{hint}; see `tiktok-shop-auth {command} --help`",
+                clean(&shown)
+            )))
+        };
+        match (parsed, unknown, rest.first()) {
+            (_, Some(arg), _) => unexpected(arg),
+            (Ok(_), None, Some(first)) => unexpected(first),
+            (parsed, None, _) => parsed,
         }
-        Ok(parsed)
     }
 
     pub fn flag(&mut self, keys: impl Into<Keys>) -> bool {
@@ -268,6 +281,12 @@ impl Args {
         let value = self.string("--api-base")?;
         config::base_url("--api-base", ENV_API_BASE, value, config::DEFAULT_API_BASE)
     }
+}
+
+/// Whether `help` names the option `arg` (as a whole word: `--to` is not `--token-file`).
+fn names(help: &str, arg: &str) -> bool {
+    help.match_indices(arg)
+        .any(|(i, _)| !help[i + arg.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
 }
 
 /// The app secret on the command line would show in `ps` and shell history: refuse it

@@ -290,3 +290,31 @@ fn every_flag_in_every_help_is_accepted_and_in_the_readme_table() {
     }
     assert!(checked > 60, "only {checked} flags were found in the --help texts");
 }
+
+#[test]
+fn an_unknown_option_is_named_before_whatever_else_the_command_lacks() {
+    let dir = TempDir::new("typo");
+    // The parser would stop at the missing --signature (or service id, or app key); the
+    // typo is what the user has to fix.
+    for (args, named) in [
+        (&["webhook", "verify", "--sigature", "00", "f"][..], "--sigature"),
+        (&["login", "--bogus"][..], "--bogus"),
+        (&["webhook", "send", "1", "--too", "http://127.0.0.1:9/"][..], "--too"),
+    ] {
+        let mut cmd = tool(&dir, args);
+        cmd.env_remove("TIKTOK_SHOP_APP_KEY");
+        let out = run(cmd);
+        check_exit(&out, 2);
+        check_contains(&out.stderr, &format!("unexpected argument `{named}`"), &out);
+    }
+    // `--flag=value` is not taken; the message says how, and never shows the value.
+    let out = run(tool(&dir, &["webhook", "send", "1", "--to=http://u:hunter2@127.0.0.1:9/"]));
+    check_exit(&out, 2);
+    check_contains(&out.stderr, "unexpected argument `--to=…`", &out);
+    check_contains(&out.stderr, "`--to VALUE`", &out);
+    check_lacks(&out.stderr, "hunter2", &out);
+    // A negative number given as a value is a value, not an option.
+    let out = run(tool(&dir, &["sandbox", "--clock-skew", "-600", "--listen", "10.0.0.1:1"]));
+    check_exit(&out, 2);
+    check_contains(&out.stderr, "not a loopback address", &out);
+}
