@@ -134,11 +134,14 @@ impl Args {
     /// Parses with the command's parser; then anything left over is an error. An option the
     /// command's `help` does not name is reported first, even when the parser stopped at
     /// something else: `--sigature` is a typo, not a missing `--signature`.
-    pub fn parse<T>(mut self, parser: fn(&mut Args) -> Result<T, Error>, help: &str) -> Result<T, Error> {
+    pub fn parse<T>(mut self, parser: fn(&mut Args) -> Result<T, Error>, help: fn() -> String) -> Result<T, Error> {
         let parsed = parser(&mut self);
         let command = self.command;
         let rest: Vec<String> = self.inner.finish().iter().map(|a| a.to_string_lossy().into_owned()).collect();
-        let unknown = rest.iter().find(|a| a.starts_with("--") && (a.contains('=') || !names(help, a)));
+        // The help text is made only when an option is left over (not on every run).
+        let options: Vec<&String> = rest.iter().filter(|a| a.starts_with("--")).collect();
+        let help = if options.is_empty() { String::new() } else { help() };
+        let unknown = options.into_iter().find(|a| a.contains('=') || !names(&help, a));
         let unexpected = |arg: &str| {
             // `--flag=value`: the value may be a secret, so only the flag is shown.
             let (shown, hint) = match arg.split_once('=') {

@@ -103,11 +103,10 @@ fn command<T>(
     parse: fn(&mut Args) -> Result<T, Error>,
     run: fn(&T) -> Result<u8, Error>,
 ) -> Result<u8, Error> {
-    let help = help();
     if args.wants_help() {
-        return show(&help);
+        return show(&help());
     }
-    run(&args.parse(parse, &help)?)
+    run(&args.parse(parse, help)?)
 }
 
 /// `help [COMMAND]`.

@@ -47,6 +47,16 @@ impl HttpUrl {
         self.port.unwrap_or_else(|| self.default_port())
     }
 
+    /// The host as an IP address, when it is one (`[::1]` without its brackets).
+    pub fn ip(&self) -> Option<std::net::IpAddr> {
+        self.host.trim_start_matches('[').trim_end_matches(']').parse().ok()
+    }
+
+    /// Whether the host is this machine: `localhost` or a loopback address.
+    pub fn is_loopback(&self) -> bool {
+        self.host == "localhost" || self.ip().is_some_and(|ip| ip.is_loopback())
+    }
+
     /// `scheme://host[:port]` with no path.
     pub fn origin(&self) -> String {
         match self.port {
@@ -153,6 +163,20 @@ pub fn get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_hosts_are_localhost_and_loopback_addresses() {
+        for (url, loopback) in [
+            ("http://localhost:9/", true),
+            ("http://127.0.0.2/", true),
+            ("http://[::1]:9/", true),
+            ("https://10.0.0.1/", false),
+            ("https://hooks.example.com/", false),
+        ] {
+            assert_eq!(HttpUrl::parse(url).unwrap().is_loopback(), loopback, "{url}");
+        }
+        assert_eq!(HttpUrl::parse("https://[2001:db8::1]/").unwrap().ip(), "2001:db8::1".parse().ok());
+    }
 
     #[test]
     fn masked_hides_user_and_password() {

@@ -321,19 +321,14 @@ fn manage(opts: &ManageOptions) -> Result<(), Error> {
 /// Why TikTok would not deliver to `address`, unless both it and the API are on loopback
 /// (the sandbox delivers there over plain http).
 fn undeliverable(address: &HttpUrl, api_base: &str) -> Option<String> {
-    let loopback = |host: &str| {
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-    };
-    let sandbox = HttpUrl::parse(api_base).is_ok_and(|api| loopback(&api.host));
-    if sandbox && loopback(&address.host) {
+    let sandbox = HttpUrl::parse(api_base).is_ok_and(|api| api.is_loopback());
+    if sandbox && address.is_loopback() {
         return None;
     }
     let shown = clean(&address.to_string());
-    let host = address.host.trim_start_matches('[').trim_end_matches(']');
     if address.scheme != "https" {
         Some(format!("`{shown}` is not https://"))
-    } else if host.parse::<std::net::IpAddr>().is_ok() {
+    } else if address.ip().is_some() {
         Some(format!("`{shown}` is an IP address, not a domain name"))
     } else if address.port.is_some() {
         Some(format!("`{shown}` names a port"))

@@ -98,6 +98,16 @@ struct Queue {
     added: Condvar,
 }
 
+impl Queue {
+    /// Adds a delivery (a first attempt, or the next) and wakes a sender.
+    fn push(&self, delivery: Delivery) {
+        if let Ok(mut waiting) = self.waiting.lock() {
+            waiting.push(delivery);
+            self.added.notify_one();
+        }
+    }
+}
+
 /// How many deliveries are attempted at once: a few slow receivers hold up no one else,
 /// and a thousand pending retries cost a thousand small entries, not a thousand threads.
 const SENDERS: usize = 4;
@@ -112,10 +122,7 @@ fn queue(delivery: Delivery) {
         }
         queue
     });
-    if let Ok(mut waiting) = queue.waiting.lock() {
-        waiting.push(delivery);
-        queue.added.notify_one();
-    }
+    queue.push(delivery);
 }
 
 /// A sender: takes the delivery due first when its time comes, attempts it, and queues its
@@ -142,15 +149,8 @@ fn send_when_due(queue: &'static Queue) {
         };
         drop(waiting);
         if let Some(next) = attempt(&agent, delivery) {
-            queue_again(queue, next);
+            queue.push(next);
         }
-    }
-}
-
-fn queue_again(queue: &Queue, next: Delivery) {
-    if let Ok(mut waiting) = queue.waiting.lock() {
-        waiting.push(next);
-        queue.added.notify_one();
     }
 }
 
@@ -195,24 +195,14 @@ fn span(wait: Duration) -> String {
 /// Whether `address` is on this machine (`localhost` or a loopback address): the only
 /// places the sandbox sends to.
 fn on_this_machine(address: &str) -> bool {
-    url::HttpUrl::parse(address).is_ok_and(|u| {
-        u.host == "localhost"
-            || u.host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-    })
+    url::HttpUrl::parse(address).is_ok_and(|u| u.is_loopback())
 }
 
 /// Whether the sandbox takes `address` as a subscription: https anywhere (TikTok's rule is
 /// stricter: a domain name, no port), or plain http to this machine. It delivers only to
 /// this machine (`on_this_machine`).
 fn deliverable(address: &str) -> bool {
-    match url::HttpUrl::parse(address) {
-        Ok(u) if u.scheme == "https" => true,
-        Ok(u) => {
-            u.host == "localhost"
-                || u.host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-        }
-        Err(_) => false,
-    }
+    url::HttpUrl::parse(address).is_ok_and(|u| u.scheme == "https" || u.is_loopback())
 }
 
 impl Sandbox<'_> {
