@@ -9,7 +9,6 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use pico_args::{Arguments, Keys};
@@ -136,28 +135,32 @@ impl Args {
     /// something else: `--sigature` is a typo, not a missing `--signature`.
     pub fn parse<T>(mut self, parser: fn(&mut Args) -> Result<T, Error>, help: fn() -> String) -> Result<T, Error> {
         let parsed = parser(&mut self);
+        self.leftover(parsed.is_ok(), help)?;
+        parsed
+    }
+
+    /// The error for what the parser left, if anything: an unknown option first, else (when
+    /// the parse went well) the first leftover argument. Not generic: one copy, not one per
+    /// command.
+    fn leftover(self, parsed: bool, help: fn() -> String) -> Result<(), Error> {
         let command = self.command;
         let rest: Vec<String> = self.inner.finish().iter().map(|a| a.to_string_lossy().into_owned()).collect();
         // The help text is made only when an option is left over (not on every run).
         let options: Vec<&String> = rest.iter().filter(|a| a.starts_with("--")).collect();
         let help = if options.is_empty() { String::new() } else { help() };
         let unknown = options.into_iter().find(|a| a.contains('=') || !names(&help, a));
-        let unexpected = |arg: &str| {
-            // `--flag=value`: the value may be a secret, so only the flag is shown.
-            let (shown, hint) = match arg.split_once('=') {
-                Some((flag, _)) => (format!("{flag}=…"), format!("; give its value after a space: `{flag} VALUE`")),
-                None => (arg.to_string(), String::new()),
-            };
-            Err(Error::Usage(format!(
-                "unexpected argument `{}` for `{command}`{hint}; see `tiktok-shop-auth {command} --help`",
-                clean(&shown)
-            )))
+        let Some(arg) = unknown.or(rest.first().filter(|_| parsed)) else {
+            return Ok(());
         };
-        match (parsed, unknown, rest.first()) {
-            (_, Some(arg), _) => unexpected(arg),
-            (Ok(_), None, Some(first)) => unexpected(first),
-            (parsed, None, _) => parsed,
-        }
+        // `--flag=value`: the value may be a secret, so only the flag is shown.
+        let (shown, hint) = match arg.split_once('=') {
+            Some((flag, _)) => (format!("{flag}=…"), format!("; give its value after a space: `{flag} VALUE`")),
+            None => (arg.to_string(), String::new()),
+        };
+        Err(Error::Usage(format!(
+            "unexpected argument `{}` for `{command}`{hint}; see `tiktok-shop-auth {command} --help`",
+            clean(&shown)
+        )))
     }
 
     pub fn flag(&mut self, keys: impl Into<Keys>) -> bool {
@@ -191,15 +194,23 @@ impl Args {
         Ok(Duration::from_secs(self.duration(flag)?.unwrap_or(default).max(0) as u64))
     }
 
-    /// A whole number within `range`.
-    pub fn number<T>(&mut self, flag: &'static str, range: std::ops::RangeInclusive<T>) -> Result<Option<T>, Error>
-    where
-        T: FromStr + PartialOrd + std::fmt::Display,
-        T::Err: std::fmt::Display,
-    {
+    /// A whole number within `range`, as the caller's type (which holds the whole range).
+    pub fn number<T: TryFrom<i64>>(
+        &mut self,
+        flag: &'static str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<Option<T>, Error> {
         let bad = || Error::Usage(format!("{flag} must be a whole number from {} to {}", range.start(), range.end()));
-        match self.inner.opt_value_from_str::<_, T>(flag).map_err(|_| bad())? {
-            Some(n) if !range.contains(&n) => Err(bad()),
+        match self.whole(flag, &range).map_err(|_| bad())? {
+            Some(n) => T::try_from(n).map(Some).map_err(|_| bad()),
+            None => Ok(None),
+        }
+    }
+
+    /// `number`'s work, in one copy rather than one per type.
+    fn whole(&mut self, flag: &'static str, range: &std::ops::RangeInclusive<i64>) -> Result<Option<i64>, ()> {
+        match self.inner.opt_value_from_str::<_, i64>(flag).map_err(|_| ())? {
+            Some(n) if !range.contains(&n) => Err(()),
             other => Ok(other),
         }
     }

@@ -50,7 +50,7 @@ pub struct Options {
 
 pub fn parse(args: &mut Args) -> Result<Options, Error> {
     let paginate = args.flag("--paginate");
-    let max_pages = args.number("--max-pages", 1..=u64::MAX)?.unwrap_or(MAX_PAGES);
+    let max_pages = args.number("--max-pages", 1..=i64::MAX)?.unwrap_or(MAX_PAGES);
     let include = args.flag("--include");
     let dry_run = args.flag("--dry-run");
     let shop = args.string("--shop")?;

@@ -41,7 +41,7 @@ pub struct Options {
 
 pub fn parse(args: &mut Args) -> Result<Options, Error> {
     let quiet = args.flag(["-q", "--quiet"]);
-    let jobs = args.number("--jobs", 1..=MAX_JOBS)?.unwrap_or(JOBS);
+    let jobs = args.number("--jobs", 1..=MAX_JOBS as i64)?.unwrap_or(JOBS);
     let if_expiring_within = args.duration("--if-expiring-within")?;
     let lock_wait = args.wait("--lock-wait", LOCK_WAIT)?;
     let auth_base = args.auth_base()?;
