@@ -190,8 +190,12 @@ fn clock_hint(api: &ApiError, server_date: Option<i64>, now: i64) -> Option<Stri
 /// `path + sorted(key + value, without sign and access_token) + body`: the signature's
 /// input between the two copies of the secret.
 fn sign_input(path: &str, query: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-    let mut pairs: Vec<&(&str, &str)> = query.iter().filter(|(k, _)| *k != "sign" && *k != "access_token").collect();
-    pairs.sort_by(|a, b| a.0.cmp(b.0));
+    // Kept in order as they are added (after any equal key: a stable order), rather than
+    // sorted after: std's sort costs kilobytes of code per element type.
+    let mut pairs: Vec<&(&str, &str)> = Vec::with_capacity(query.len());
+    for pair in query.iter().filter(|(k, _)| *k != "sign" && *k != "access_token") {
+        pairs.insert(pairs.partition_point(|p| p.0 <= pair.0), pair);
+    }
     let mut input = Vec::with_capacity(256 + body.len());
     input.extend_from_slice(path.as_bytes());
     for (k, v) in pairs {

@@ -9,7 +9,6 @@
 //! `message`, a message of ours. Everything printed to stderr and every page goes through
 //! it; `clean` is the other half, for text from outside: no control characters, bounded.
 
-use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
@@ -68,8 +67,10 @@ fn remember(value: &str) {
             let Some(key) = prefix(spelling.as_bytes()) else { continue };
             let bucket = known.entry(key).or_default();
             if !bucket.contains(&spelling) {
-                bucket.push(spelling);
-                bucket.sort_by_key(|k| Reverse(k.len()));
+                // Longest first, so that a secret is replaced whole before any shorter one
+                // that starts the same way.
+                let at = bucket.iter().position(|k| k.len() < spelling.len()).unwrap_or(bucket.len());
+                bucket.insert(at, spelling);
             }
         }
     }
@@ -171,6 +172,15 @@ mod tests {
         let text = "app_secret=sEcReT%2Fwith%2Bchars&x=1 and sEcReT/with+chars";
         assert_eq!(scrub(text), "app_secret=***&x=1 and ***");
         assert_eq!(scrub("short 0 stays"), "short 0 stays");
+    }
+
+    #[test]
+    fn a_longer_secret_that_starts_like_a_shorter_one_is_scrubbed_whole() {
+        // Remembered short first, then long, then one of the same length as the short.
+        let _short = Secret::new("PrefixAbc123");
+        let _long = Secret::new("PrefixAbc123-and-more");
+        let _same = Secret::new("PrefixAbc999");
+        assert_eq!(scrub("[PrefixAbc123-and-more] [PrefixAbc123] [PrefixAbc999]"), "[***] [***] [***]");
     }
 
     #[test]
