@@ -7,8 +7,6 @@
 //! a line with `--paginate`, each page written out before the next is fetched, so memory
 //! stays flat however many pages); TikTok's error goes to stderr, exit 1.
 
-use std::collections::HashSet;
-
 use serde_json::Value;
 
 use crate::cli::{self, Args};
@@ -198,7 +196,8 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     let mut replaced = false;
     let mut page = call.clone();
     // --paginate: the tokens followed so far (a server that repeats one would never end).
-    let mut followed = HashSet::new();
+    // (A list: a scan is quick for any number of pages, and a set type costs kilobytes.)
+    let mut followed: Vec<String> = Vec::new();
     let mut pages = 0u64;
     loop {
         let (answer, now) = client.send(&page, &tokens.access_token, &mut |a| {
@@ -235,7 +234,7 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         let next = value.pointer("/data/next_page_token").and_then(Value::as_str).filter(|t| !t.is_empty());
         match next {
             Some(token) if opts.paginate && !output::reader_gone() => {
-                if !followed.insert(token.to_string()) {
+                if followed.iter().any(|t| t == token) {
                     return Err(Error::Local(format!(
                         "--paginate: next_page_token `{}` was already followed; the server repeats its pages, so the \
                          run stopped after {pages} pages (the last ones were printed again)",
@@ -250,6 +249,7 @@ pub fn run(opts: &Options) -> Result<(), Error> {
                         clean(token)
                     )));
                 }
+                followed.push(token.to_string());
                 page = call.clone();
                 page.query.retain(|(k, _)| k != "page_token");
                 page.query.push(("page_token".into(), token.to_string()));

@@ -6,7 +6,6 @@
 //! cannot cost one. `session::renew` is that locked path, shared with every command that
 //! refreshes.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -171,18 +170,20 @@ enum Tally {
 /// The files to refresh: each distinct file once, whatever names it is given by (the same
 /// name twice, a link and its target); a repeat is said on stderr and left out.
 fn distinct(files: &[PathBuf]) -> Vec<PathBuf> {
-    let mut seen: HashMap<FileId, &Path> = HashMap::new();
+    // A list, not a map: a scan of even a few thousand ids is quick, and a map type costs
+    // kilobytes of code.
+    let mut seen: Vec<(FileId, &Path)> = Vec::new();
     let mut out = Vec::new();
     for path in files {
         match TokenFile::new(path).map(|f| f.id()) {
-            Ok(id) => match seen.get(&id) {
+            Ok(id) => match seen.iter().find(|(seen, _)| *seen == id).map(|(_, first)| first) {
                 Some(first) => noteln!(
                     "tiktok-shop-auth: `{}` is the same file as `{}`: refreshed once",
                     shown(path),
                     shown(first)
                 ),
                 None => {
-                    seen.insert(id, path);
+                    seen.push((id, path));
                     out.push(path.clone());
                 }
             },
