@@ -20,7 +20,6 @@ mod faults;
 mod open_api;
 mod tokens;
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Mutex;
@@ -255,14 +254,42 @@ struct Grant {
     warned: u64,
 }
 
+/// Codes and tokens (random, so never twice) with what the sandbox knows of each: a list, not
+/// a map. A scan of even thousands of entries takes microseconds, and a map type costs
+/// kilobytes of code in a binary that ships to every user.
+struct Keyed<V>(Vec<(String, V)>);
+
+impl<V> Keyed<V> {
+    fn get(&self, key: &str) -> Option<&V> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn insert(&mut self, key: String, value: V) {
+        self.0.push((key, value));
+    }
+
+    fn remove(&mut self, key: &str) -> Option<V> {
+        let i = self.0.iter().position(|(k, _)| k == key)?;
+        Some(self.0.swap_remove(i).1)
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.0.iter_mut().map(|(_, v)| v)
+    }
+}
+
 struct Sandbox<'a> {
     opts: &'a Options,
     /// Unused authorization codes and when they were issued.
-    codes: HashMap<String, i64>,
+    codes: Keyed<i64>,
     /// Live access tokens and their expiry.
-    access: HashMap<String, i64>,
+    access: Keyed<i64>,
     /// Live refresh tokens and the grant they belong to.
-    refresh: HashMap<String, Grant>,
+    refresh: Keyed<Grant>,
     /// When the Open API calls of the last second came (for `--rate-limit`).
     recent: Vec<std::time::Instant>,
     /// Webhook subscriptions and moved orders.
@@ -294,9 +321,9 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     );
     let sandbox = Mutex::new(Sandbox {
         opts,
-        codes: HashMap::new(),
-        access: HashMap::new(),
-        refresh: HashMap::new(),
+        codes: Keyed(Vec::new()),
+        access: Keyed(Vec::new()),
+        refresh: Keyed(Vec::new()),
         recent: Vec::new(),
         events: events::Events::default(),
     });
