@@ -318,3 +318,22 @@ fn an_unknown_option_is_named_before_whatever_else_the_command_lacks() {
     check_exit(&out, 2);
     check_contains(&out.stderr, "not a loopback address", &out);
 }
+
+#[test]
+fn a_number_out_of_its_range_names_the_flag_and_the_range() {
+    let dir = TempDir::new("numbers");
+    for (args, said) in [
+        (&["refresh", "--jobs", "0", "a.json", "b.json"][..], "--jobs must be a whole number from 1 to 64"),
+        (&["refresh", "--jobs", "65", "a.json", "b.json"][..], "--jobs must be a whole number from 1 to 64"),
+        (&["refresh", "--jobs", "2.5", "a.json", "b.json"][..], "--jobs must be a whole number from 1 to 64"),
+        (&["login", "--port", "65536"][..], "--port must be a whole number from 1 to 65535"),
+        (&["login", "--port", "-1"][..], "--port must be a whole number from 1 to 65535"),
+        (&["api", "GET", "/x", "--max-pages", "0"][..], "--max-pages must be a whole number from 1 to"),
+        (&["sandbox", "--shops", "51"][..], "--shops must be a whole number from 1 to 50"),
+        (&["sandbox", "--clock-skew", "99999999999"][..], "--clock-skew must be a whole number from -3153600000 to"),
+    ] {
+        let out = run(tool(&dir, args));
+        check_exit(&out, 2);
+        check_contains(&out.stderr, said, &out);
+    }
+}
