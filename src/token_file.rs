@@ -34,6 +34,7 @@
 //! unless it holds the only copy of an answer.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -323,9 +324,7 @@ impl TokenFile {
 /// (Temporary files are made under their file's lock, so one seen here and gone by the time
 /// its lock is held was a live run's; one made after the listing is found by the next run.)
 fn temp_names_in(dir: &Path) -> Arc<Vec<String>> {
-    // A list, not a map: a scan of even a thousand directories is quick, and a map type
-    // costs kilobytes of code.
-    static LISTINGS: Mutex<Vec<(PathBuf, Arc<Vec<String>>)>> = Mutex::new(Vec::new());
+    static LISTINGS: Mutex<Option<HashMap<PathBuf, Arc<Vec<String>>>>> = Mutex::new(None);
     let list = || {
         let names = fs::read_dir(dir)
             .map(|entries| {
@@ -339,12 +338,7 @@ fn temp_names_in(dir: &Path) -> Arc<Vec<String>> {
         Arc::new(names)
     };
     let Ok(mut listings) = LISTINGS.lock() else { return list() };
-    if let Some((_, names)) = listings.iter().find(|(listed, _)| listed == dir) {
-        return names.clone();
-    }
-    let names = list();
-    listings.push((dir.to_path_buf(), names.clone()));
-    names
+    listings.get_or_insert_with(HashMap::new).entry(dir.to_path_buf()).or_insert_with(list).clone()
 }
 
 /// The token file's lock, held: the only way to read-for-update, to reserve room and to

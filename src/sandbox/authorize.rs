@@ -5,7 +5,6 @@ use tiny_http::Request;
 
 use super::{REGION, SCOPES, Sandbox};
 use crate::html::{self, Tone};
-use crate::secret::random_urlsafe;
 use crate::url;
 
 impl Sandbox<'_> {
@@ -44,8 +43,8 @@ impl Sandbox<'_> {
     /// The registered redirect URL with what TikTok Shop appends to it.
     fn redirect_location(&mut self, approve: bool, state: &str) -> String {
         let query = if approve {
-            let code = format!("ROW_{}", random_urlsafe(24).unwrap_or_default());
-            self.codes.insert(code.clone(), self.now());
+            let now = self.now();
+            let code = self.codes.issue("ROW_", 24, now);
             url::encode_query(&[
                 ("code", code.as_str()),
                 ("state", state),

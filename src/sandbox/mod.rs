@@ -254,23 +254,33 @@ struct Grant {
     warned: u64,
 }
 
-/// Codes and tokens (random, so never twice) with what the sandbox knows of each: a list, not
-/// a map. A scan of even thousands of entries takes microseconds, and a map type costs
-/// kilobytes of code in a binary that ships to every user.
-struct Keyed<V>(Vec<(String, V)>);
+/// Codes and tokens the sandbox issued, with what it knows of each. Each carries its slot
+/// after a dot (`TTP_<random>.<slot>`; TikTok's tokens are opaque to clients too), so it is
+/// found at once, with no search and no map type (a map costs kilobytes of code in the
+/// binary every user ships). A key is taken only whole: a slot holds its token or nothing.
+struct Issued<V>(Vec<Option<(String, V)>>);
 
-impl<V> Keyed<V> {
-    fn get(&self, key: &str) -> Option<&V> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+impl<V> Issued<V> {
+    /// A new key, `prefix` and `random_bytes` of randomness, for `value`.
+    fn issue(&mut self, prefix: &str, random_bytes: usize, value: V) -> String {
+        let key = format!("{prefix}{}.{}", random_urlsafe(random_bytes).unwrap_or_default(), self.0.len());
+        self.0.push(Some((key.clone(), value)));
+        key
     }
 
-    fn insert(&mut self, key: String, value: V) {
-        self.0.push((key, value));
+    /// The slot holding `key`, if it is one of ours and still held.
+    fn slot(&self, key: &str) -> Option<usize> {
+        let i = key.rsplit_once('.')?.1.parse::<usize>().ok()?;
+        matches!(self.0.get(i), Some(Some((held, _))) if held == key).then_some(i)
+    }
+
+    fn get(&self, key: &str) -> Option<&V> {
+        self.0.get(self.slot(key)?)?.as_ref().map(|(_, v)| v)
     }
 
     fn remove(&mut self, key: &str) -> Option<V> {
-        let i = self.0.iter().position(|(k, _)| k == key)?;
-        Some(self.0.swap_remove(i).1)
+        let i = self.slot(key)?;
+        self.0.get_mut(i)?.take().map(|(_, v)| v)
     }
 
     fn clear(&mut self) {
@@ -278,18 +288,18 @@ impl<V> Keyed<V> {
     }
 
     fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
-        self.0.iter_mut().map(|(_, v)| v)
+        self.0.iter_mut().flatten().map(|(_, v)| v)
     }
 }
 
 struct Sandbox<'a> {
     opts: &'a Options,
     /// Unused authorization codes and when they were issued.
-    codes: Keyed<i64>,
+    codes: Issued<i64>,
     /// Live access tokens and their expiry.
-    access: Keyed<i64>,
+    access: Issued<i64>,
     /// Live refresh tokens and the grant they belong to.
-    refresh: Keyed<Grant>,
+    refresh: Issued<Grant>,
     /// When the Open API calls of the last second came (for `--rate-limit`).
     recent: Vec<std::time::Instant>,
     /// Webhook subscriptions and moved orders.
@@ -321,9 +331,9 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     );
     let sandbox = Mutex::new(Sandbox {
         opts,
-        codes: Keyed(Vec::new()),
-        access: Keyed(Vec::new()),
-        refresh: Keyed(Vec::new()),
+        codes: Issued(Vec::new()),
+        access: Issued(Vec::new()),
+        refresh: Issued(Vec::new()),
         recent: Vec::new(),
         events: events::Events::default(),
     });
@@ -496,6 +506,31 @@ fn masked_query(params: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issued_keys_are_found_whole_and_only_while_held() {
+        let mut issued = Issued(Vec::new());
+        let a = issued.issue("TTP_", 32, 1);
+        let b = issued.issue("TTP_", 32, 2);
+        assert!(a.starts_with("TTP_") && a.ends_with(".0") && b.ends_with(".1") && a != b, "{a} {b}");
+        assert_eq!((issued.get(&a), issued.get(&b)), (Some(&1), Some(&2)));
+        // Another key's slot, a changed key, no slot, a slot out of range: none is ours.
+        let (random_a, _) = a.rsplit_once('.').unwrap();
+        for forged in
+            [format!("{random_a}.1"), format!("{a}x"), random_a.to_string(), format!("{random_a}.99"), "".into()]
+        {
+            assert_eq!(issued.get(&forged), None, "{forged}");
+        }
+        assert_eq!(issued.remove(&a), Some(1));
+        assert_eq!(issued.get(&a), None);
+        assert_eq!(issued.remove(&a), None);
+        // After a clear, slot 0 is issued again; the old key in it is still not found.
+        issued.clear();
+        let c = issued.issue("TTP_", 32, 3);
+        assert!(c.ends_with(".0"));
+        assert_eq!((issued.get(&a), issued.get(&b), issued.get(&c)), (None, None, Some(&3)));
+        assert_eq!(issued.values_mut().map(|v| *v).collect::<Vec<_>>(), [3]);
+    }
 
     #[test]
     fn sandbox_retry_scale_is_a_decimal_in_billionths() {

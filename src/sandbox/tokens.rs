@@ -6,7 +6,6 @@ use serde_json::{Value, json};
 use tiny_http::Request;
 
 use super::{CODE_LIFETIME, Grant, REGION, SCOPES, Sandbox};
-use crate::secret::random_urlsafe;
 use crate::{tiktok, url};
 
 impl Sandbox<'_> {
@@ -68,16 +67,12 @@ impl Sandbox<'_> {
     /// it replaces) keeps the authorization's end: the refresh token's expiry is the
     /// seller's re-consent deadline, which no refresh moves (and whose warning goes once).
     fn issue(&mut self, now: i64, rotated: Option<&Grant>) -> Value {
-        let access_token = format!("TTP_{}", random_urlsafe(32).unwrap_or_default());
-        let refresh_token = format!("TTP_{}", random_urlsafe(32).unwrap_or_default());
         let access_expires = now + self.opts.access_ttl;
         let (refresh_expires, warned) =
             rotated.map_or((now + self.opts.refresh_ttl, 0), |g| (g.refresh_expires_at, g.warned));
-        self.access.insert(access_token.clone(), access_expires);
-        self.refresh.insert(
-            refresh_token.clone(),
-            Grant { access_token: access_token.clone(), refresh_expires_at: refresh_expires, warned },
-        );
+        let access_token = self.access.issue("TTP_", 32, access_expires);
+        let grant = Grant { access_token: access_token.clone(), refresh_expires_at: refresh_expires, warned };
+        let refresh_token = self.refresh.issue("TTP_", 32, grant);
         json!({
             "access_token": access_token,
             "access_token_expire_in": access_expires,
