@@ -207,11 +207,16 @@ impl Args {
         }
     }
 
-    /// `number`'s work, in one copy rather than one per type.
+    /// `number`'s work, in one copy rather than one per type. A sign is refused where the
+    /// range has no negative numbers (`-0` is no count of anything).
     fn whole(&mut self, flag: &'static str, range: &std::ops::RangeInclusive<i64>) -> Result<Option<i64>, ()> {
-        match self.inner.opt_value_from_str::<_, i64>(flag).map_err(|_| ())? {
-            Some(n) if !range.contains(&n) => Err(()),
-            other => Ok(other),
+        let Some(text) = self.inner.opt_value_from_str::<_, String>(flag).map_err(|_| ())? else {
+            return Ok(None);
+        };
+        let signed = text.starts_with('-') && *range.start() >= 0;
+        match text.parse::<i64>() {
+            Ok(n) if range.contains(&n) && !signed => Ok(Some(n)),
+            _ => Err(()),
         }
     }
 

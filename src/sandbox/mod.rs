@@ -257,38 +257,54 @@ struct Grant {
 /// Codes and tokens the sandbox issued, with what it knows of each. Each carries its slot
 /// after a dot (`TTP_<random>.<slot>`; TikTok's tokens are opaque to clients too), so it is
 /// found at once, with no search and no map type (a map costs kilobytes of code in the
-/// binary every user ships). A key is taken only whole: a slot holds its token or nothing.
-struct Issued<V>(Vec<Option<(String, V)>>);
+/// binary every user ships). A key is taken only whole: a slot holds its token or nothing,
+/// and a slot freed by a use or a rotation is given to the next key, so a sandbox left
+/// running for months holds only its live tokens.
+struct Issued<V> {
+    slots: Vec<Option<(String, V)>>,
+    free: Vec<usize>,
+}
 
 impl<V> Issued<V> {
+    fn new() -> Self {
+        Issued { slots: Vec::new(), free: Vec::new() }
+    }
+
     /// A new key, `prefix` and `random_bytes` of randomness, for `value`.
     fn issue(&mut self, prefix: &str, random_bytes: usize, value: V) -> String {
-        let key = format!("{prefix}{}.{}", random_urlsafe(random_bytes).unwrap_or_default(), self.0.len());
-        self.0.push(Some((key.clone(), value)));
+        let i = self.free.pop().unwrap_or(self.slots.len());
+        let key = format!("{prefix}{}.{i}", random_urlsafe(random_bytes).unwrap_or_default());
+        match self.slots.get_mut(i) {
+            Some(slot) => *slot = Some((key.clone(), value)),
+            None => self.slots.push(Some((key.clone(), value))),
+        }
         key
     }
 
     /// The slot holding `key`, if it is one of ours and still held.
     fn slot(&self, key: &str) -> Option<usize> {
         let i = key.rsplit_once('.')?.1.parse::<usize>().ok()?;
-        matches!(self.0.get(i), Some(Some((held, _))) if held == key).then_some(i)
+        matches!(self.slots.get(i), Some(Some((held, _))) if held == key).then_some(i)
     }
 
     fn get(&self, key: &str) -> Option<&V> {
-        self.0.get(self.slot(key)?)?.as_ref().map(|(_, v)| v)
+        self.slots.get(self.slot(key)?)?.as_ref().map(|(_, v)| v)
     }
 
     fn remove(&mut self, key: &str) -> Option<V> {
         let i = self.slot(key)?;
-        self.0.get_mut(i)?.take().map(|(_, v)| v)
+        let (_, value) = self.slots.get_mut(i)?.take()?;
+        self.free.push(i);
+        Some(value)
     }
 
     fn clear(&mut self) {
-        self.0.clear();
+        self.slots.clear();
+        self.free.clear();
     }
 
     fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
-        self.0.iter_mut().flatten().map(|(_, v)| v)
+        self.slots.iter_mut().flatten().map(|(_, v)| v)
     }
 }
 
@@ -331,9 +347,9 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     );
     let sandbox = Mutex::new(Sandbox {
         opts,
-        codes: Issued(Vec::new()),
-        access: Issued(Vec::new()),
-        refresh: Issued(Vec::new()),
+        codes: Issued::new(),
+        access: Issued::new(),
+        refresh: Issued::new(),
         recent: Vec::new(),
         events: events::Events::default(),
     });
@@ -509,7 +525,7 @@ mod tests {
 
     #[test]
     fn issued_keys_are_found_whole_and_only_while_held() {
-        let mut issued = Issued(Vec::new());
+        let mut issued = Issued::new();
         let a = issued.issue("TTP_", 32, 1);
         let b = issued.issue("TTP_", 32, 2);
         assert!(a.starts_with("TTP_") && a.ends_with(".0") && b.ends_with(".1") && a != b, "{a} {b}");
@@ -524,12 +540,18 @@ mod tests {
         assert_eq!(issued.remove(&a), Some(1));
         assert_eq!(issued.get(&a), None);
         assert_eq!(issued.remove(&a), None);
-        // After a clear, slot 0 is issued again; the old key in it is still not found.
-        issued.clear();
+        // A freed slot goes to the next key (the list stays as long as the live keys); the
+        // old key is still not found in it.
         let c = issued.issue("TTP_", 32, 3);
-        assert!(c.ends_with(".0"));
-        assert_eq!((issued.get(&a), issued.get(&b), issued.get(&c)), (None, None, Some(&3)));
-        assert_eq!(issued.values_mut().map(|v| *v).collect::<Vec<_>>(), [3]);
+        assert!(c.ends_with(".0"), "{c}");
+        assert_eq!((issued.get(&a), issued.get(&c)), (None, Some(&3)));
+        assert_eq!(issued.slots.len(), 2);
+        // After a clear, slot 0 is issued again; no old key is found.
+        issued.clear();
+        let d = issued.issue("TTP_", 32, 4);
+        assert!(d.ends_with(".0"));
+        assert_eq!((issued.get(&a), issued.get(&b), issued.get(&c), issued.get(&d)), (None, None, None, Some(&4)));
+        assert_eq!(issued.values_mut().map(|v| *v).collect::<Vec<_>>(), [4]);
     }
 
     #[test]

@@ -330,6 +330,7 @@ fn a_number_out_of_its_range_names_the_flag_and_the_range() {
         (&["login", "--port", "-1"][..], "--port must be a whole number from 1 to 65535"),
         (&["api", "GET", "/x", "--max-pages", "0"][..], "--max-pages must be a whole number from 1 to"),
         (&["sandbox", "--shops", "51"][..], "--shops must be a whole number from 1 to 50"),
+        (&["sandbox", "--orders", "-0"][..], "--orders must be a whole number from 0 to 1000000"),
         (&["sandbox", "--clock-skew", "99999999999"][..], "--clock-skew must be a whole number from -3153600000 to"),
     ] {
         let out = run(tool(&dir, args));
