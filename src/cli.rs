@@ -87,6 +87,8 @@ pub struct Args {
     command: String,
     /// `exec ... -- CMD ARGS`: what follows `--`, untouched by parsing.
     trailing: Vec<OsString>,
+    /// The arguments as given (before `--`), to tell a repeated option from a misplaced one.
+    given: Vec<OsString>,
 }
 
 /// What the command line asks for, before the command's own parsing.
@@ -104,6 +106,7 @@ pub fn invocation(mut args: Vec<OsString>) -> Result<Invocation, Error> {
         _ => Vec::new(),
     };
     refuse_secret_values(&args)?;
+    let given = args.clone();
     let mut inner = Arguments::from_vec(args);
     let command: Option<String> = inner.subcommand().map_err(|e| usage("", e))?;
     match command {
@@ -116,7 +119,7 @@ pub fn invocation(mut args: Vec<OsString>) -> Result<Invocation, Error> {
             ))),
             None => Err(Error::Usage("no command given; try `tiktok-shop-auth --help`".into())),
         },
-        Some(command) => Ok(Invocation::Command(Args { inner, command, trailing })),
+        Some(command) => Ok(Invocation::Command(Args { inner, command, trailing, given })),
     }
 }
 
@@ -148,8 +151,17 @@ impl Args {
         // The help text is made only when an option is left over (not on every run).
         let options: Vec<&String> = rest.iter().filter(|a| a.starts_with("--")).collect();
         let help = if options.is_empty() { String::new() } else { help() };
-        let unknown = options.into_iter().find(|a| a.contains('=') || !names(&help, a));
-        let Some(arg) = unknown.or(rest.first().filter(|_| parsed)) else {
+        let unknown = options.iter().find(|a| a.contains('=') || !names(&help, a));
+        // An option the command knows, left over and given more than once: the parser took
+        // one. Said before whatever else the parser stopped at, as an unknown option is.
+        let twice = options.iter().find(|a| self.given.iter().filter(|g| *g == a.as_str()).count() > 1);
+        if let (None, Some(arg)) = (unknown, twice) {
+            return Err(Error::Usage(format!(
+                "`{}` is given more than once; `{command}` takes it once (see `tiktok-shop-auth {command} --help`)",
+                clean(arg)
+            )));
+        }
+        let Some(arg) = unknown.copied().or(rest.first().filter(|_| parsed)) else {
             return Ok(());
         };
         // `--flag=value`: the value may be a secret, so only the flag is shown.

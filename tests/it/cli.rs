@@ -313,6 +313,20 @@ fn an_unknown_option_is_named_before_whatever_else_the_command_lacks() {
     check_contains(&out.stderr, "unexpected argument `--to=…`", &out);
     check_contains(&out.stderr, "`--to VALUE`", &out);
     check_lacks(&out.stderr, "hunter2", &out);
+    // An option given twice is said to be so (before the missing app key), whatever the
+    // values; one that may repeat (`--query`) is not.
+    for (args, named, command) in [
+        (&["login", "--port", "3000", "--port", "3001"][..], "--port", "login"),
+        (&["refresh", "--jobs", "2", "a.json", "--jobs", "2", "b.json"][..], "--jobs", "refresh"),
+    ] {
+        let mut cmd = tool(&dir, args);
+        cmd.env_remove("TIKTOK_SHOP_APP_KEY");
+        let out = run(cmd);
+        check_exit(&out, 2);
+        check_contains(&out.stderr, &format!("`{named}` is given more than once; `{command}` takes it once"), &out);
+    }
+    let out = run(tool(&dir, &["api", "GET", "/x", "--query", "a=1", "--query", "b=2", "--dry-run"]));
+    check_lacks(&out.stderr, "more than once", &out);
     // A negative number given as a value is a value, not an option.
     let out = run(tool(&dir, &["sandbox", "--clock-skew", "-600", "--listen", "10.0.0.1:1"]));
     check_exit(&out, 2);
