@@ -19,7 +19,7 @@ use crate::expiry;
 use crate::grant::{TokenResponse, Tokens};
 use crate::open_api::{self, Call, Client, ShopList};
 use crate::secret::{Secret, shown};
-use crate::tiktok::{self, Auth};
+use crate::tiktok::{self, Answer, Auth};
 use crate::token_file::{Guard, TokenFile};
 
 /// How long a command that refreshes waits for another run holding the token file's lock.
@@ -69,11 +69,15 @@ pub struct Session<'a> {
     opts: &'a SessionOptions,
     file: TokenFile,
     agent: ureq::Agent,
+    /// A refused token was replaced in this run: the next refusal is final (a server that
+    /// refuses every token gets one refresh, not one per call).
+    replaced: std::cell::Cell<bool>,
 }
 
 impl<'a> Session<'a> {
     pub fn open(opts: &'a SessionOptions) -> Result<Session<'a>, Error> {
-        Ok(Session { opts, file: TokenFile::new(&opts.token_file)?, agent: tiktok::agent()? })
+        let (file, agent) = (TokenFile::new(&opts.token_file)?, tiktok::agent()?);
+        Ok(Session { opts, file, agent, replaced: std::cell::Cell::new(false) })
     }
 
     pub fn file(&self) -> &TokenFile {
@@ -130,7 +134,7 @@ impl<'a> Session<'a> {
 
     /// After TikTok refused `used` (105001, 105002) although the file believed in it: the
     /// file's newer tokens if another run replaced them meanwhile, else a refresh.
-    pub fn replace_refused(&self, used: &Secret) -> Result<Tokens, Error> {
+    fn replace_refused(&self, used: &Secret) -> Result<Tokens, Error> {
         let app = self.app().ok_or_else(|| {
             Error::NeedLogin(format!(
                 "TikTok refused the access token in `{}` and without the app secret it cannot be refreshed here",
@@ -145,22 +149,32 @@ impl<'a> Session<'a> {
         Ok(renew(&guard, &self.auth(app))?.tokens)
     }
 
-    /// One signed call with the saved token, as `api` makes it: TikTok refusing a token the
-    /// file believed in gets it replaced once (`replace_refused`) and the call sent again.
-    /// The answer's JSON when TikTok says code 0.
-    pub fn call(&self, call: &Call, tokens: &mut Tokens) -> Result<Value, Error> {
-        let client = self.signing_client()?;
-        let mut replaced = false;
+    /// Sends `call` with `tokens` through `client` (`seen` is shown each answer, for
+    /// `api --include`). TikTok refusing a token the file believed in (105001, 105002) gets
+    /// it replaced (`replace_refused`) and the call sent again, once a run. The answer, and
+    /// what TikTok's envelope says of it: the JSON when the code is 0.
+    pub fn send(
+        &self,
+        client: &Client,
+        call: &Call,
+        tokens: &mut Tokens,
+        seen: &mut dyn FnMut(&Answer),
+    ) -> Result<(Answer, Result<Value, Error>), Error> {
         loop {
-            let (answer, now) = client.send(call, &tokens.access_token, &mut |_| {})?;
+            let (answer, now) = client.send(call, &tokens.access_token, seen)?;
             match client.check(call, &answer, now) {
-                Err(Error::NeedLogin(_)) if !replaced => {
-                    replaced = true;
+                Err(Error::NeedLogin(_)) if !self.replaced.replace(true) => {
                     *tokens = self.replace_refused(&tokens.access_token)?;
                 }
-                checked => return checked,
+                checked => return Ok((answer, checked)),
             }
         }
+    }
+
+    /// One signed call (`send` without showing the answer): the answer's JSON when TikTok
+    /// says code 0.
+    pub fn call(&self, call: &Call, tokens: &mut Tokens) -> Result<Value, Error> {
+        self.send(&self.signing_client()?, call, tokens, &mut |_| {})?.1
     }
 
     fn auth<'s>(&'s self, app: &'s App) -> Auth<'s> {

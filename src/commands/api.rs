@@ -193,27 +193,17 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     let mut shops = session.shops(&saved);
     let mut tokens = saved.tokens;
     call.shop_cipher = shop_cipher(opts, &mut shops, &client, &tokens.access_token)?;
-    let mut replaced = false;
     let mut page = call.clone();
     // --paginate: the tokens followed so far (a server that repeats one would never end).
     // (A list: a scan is quick for any number of pages, and a set type costs kilobytes.)
     let mut followed: Vec<String> = Vec::new();
     let mut pages = 0u64;
     loop {
-        let (answer, now) = client.send(&page, &tokens.access_token, &mut |a| {
+        let (answer, checked) = session.send(&client, &page, &mut tokens, &mut |a| {
             if opts.include {
                 show_head(a)
             }
         })?;
-        let checked = client.check(&page, &answer, now);
-        if let Err(Error::NeedLogin(_)) = checked
-            && !replaced
-        {
-            // TikTok refused a token the file believed in: a newer one, or a refresh.
-            replaced = true;
-            tokens = session.replace_refused(&tokens.access_token)?;
-            continue;
-        }
         if let Err(Error::TikTok(e)) = &checked
             && e.code == open_api::SHOP_CIPHER_ERROR
             && !shops.fresh
