@@ -169,10 +169,7 @@ impl Args {
             Some((flag, _)) => (format!("{flag}=…"), format!("; give its value after a space: `{flag} VALUE`")),
             None => (arg.to_string(), String::new()),
         };
-        Err(Error::Usage(format!(
-            "unexpected argument `{}` for `{command}`{hint}; see `tiktok-shop-auth {command} --help`",
-            clean(&shown)
-        )))
+        Err(unexpected(&command, &shown, &hint))
     }
 
     pub fn flag(&mut self, keys: impl Into<Keys>) -> bool {
@@ -222,7 +219,7 @@ impl Args {
     /// `number`'s work, in one copy rather than one per type. A sign is refused where the
     /// range has no negative numbers (`-0` is no count of anything).
     fn whole(&mut self, flag: &'static str, range: &std::ops::RangeInclusive<i64>) -> Result<Option<i64>, ()> {
-        let Some(text) = self.inner.opt_value_from_str::<_, String>(flag).map_err(|_| ())? else {
+        let Some(text) = self.string(flag).map_err(|_| ())? else {
             return Ok(None);
         };
         let signed = text.starts_with('-') && *range.start() >= 0;
@@ -282,12 +279,7 @@ impl Args {
             .map_err(|e| usage(&self.command, e))?
         {
             if file.as_os_str().to_string_lossy().starts_with('-') {
-                return Err(Error::Usage(format!(
-                    "unexpected argument `{}` for `{}`; see `tiktok-shop-auth {} --help`",
-                    clean(&file.display().to_string()),
-                    self.command,
-                    self.command
-                )));
+                return Err(unexpected(&self.command, &file.display().to_string(), ""));
             }
             files.push(file);
         }
@@ -312,6 +304,15 @@ impl Args {
         let value = self.string("--api-base")?;
         config::base_url("--api-base", ENV_API_BASE, value, config::DEFAULT_API_BASE)
     }
+}
+
+/// The one wording of an argument `command` does not take, shown cleaned; `hint` goes
+/// before the pointer to the command's `--help`.
+pub fn unexpected(command: &str, arg: &str, hint: &str) -> Error {
+    Error::Usage(format!(
+        "unexpected argument `{}` for `{command}`{hint}; see `tiktok-shop-auth {command} --help`",
+        clean(arg)
+    ))
 }
 
 /// Whether `help` names the option `arg` (as a whole word: `--to` is not `--token-file`).

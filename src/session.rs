@@ -2,10 +2,12 @@
 //! fresh access token (refreshed under the lock when it is about to end), a refused token
 //! replaced once, and the shop a call is for.
 //!
-//! `api`, `exec`, `shops` and `webhook` sit on this; it sits on `token_file` (the lock,
-//! the room, the save), `tiktok` (the token endpoint) and `open_api` (signed calls and the
-//! shop list). The order lock → read again → spend → save is `token_file`'s types' to
-//! keep; `renew` is the only refresh there is, and every command reaches it through here.
+//! `api`, `exec`, `webhook` and `refresh` (its `renew`) sit on this; `shops` reads the
+//! saved token as it is (it proves the token works, and never refreshes). It sits on
+//! `token_file` (the lock, the room, the save), `tiktok` (the token endpoint) and
+//! `open_api` (signed calls and the shop list). The order lock → read again → spend → save
+//! is `token_file`'s types' to keep; `renew` is the only refresh there is, and every
+//! command reaches it through here.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -169,12 +171,6 @@ impl<'a> Session<'a> {
                 checked => return Ok((answer, checked)),
             }
         }
-    }
-
-    /// One signed call (`send` without showing the answer): the answer's JSON when TikTok
-    /// says code 0.
-    pub fn call(&self, call: &Call, tokens: &mut Tokens) -> Result<Value, Error> {
-        self.send(&self.signing_client()?, call, tokens, &mut |_| {})?.1
     }
 
     fn auth<'s>(&'s self, app: &'s App) -> Auth<'s> {

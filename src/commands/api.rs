@@ -71,12 +71,7 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
         [m, p] => (m.to_ascii_uppercase(), p.clone()),
         [p] => (if data.is_some() { "POST" } else { "GET" }.to_string(), p.clone()),
         [] => return Err(Error::Usage("api: give the Open API PATH, e.g. `/seller/202309/shops`".into())),
-        [_, _, extra, ..] => {
-            return Err(Error::Usage(format!(
-                "unexpected argument `{}` for `api`; see `tiktok-shop-auth api --help`",
-                clean(extra)
-            )));
-        }
+        [_, _, extra, ..] => return Err(cli::unexpected("api", extra, "")),
     };
     if !METHODS.contains(&method.as_str()) {
         return Err(Error::Usage(format!("api: METHOD `{}` is not one of {}", clean(&method), METHODS.join(", "))));

@@ -246,10 +246,7 @@ fn parse_send(args: &mut Args) -> Result<SendOptions, Error> {
 /// is one this command does not know.
 fn free(args: &mut Args) -> Result<Option<PathBuf>, Error> {
     match args.free()? {
-        Some(a) if a != "-" && a.starts_with('-') => Err(Error::Usage(format!(
-            "unexpected argument `{}` for `webhook`; see `tiktok-shop-auth webhook --help`",
-            clean(&a)
-        ))),
+        Some(a) if a != "-" && a.starts_with('-') => Err(cli::unexpected("webhook", &a, "")),
         other => Ok(other.map(PathBuf::from)),
     }
 }
@@ -300,7 +297,7 @@ fn manage(opts: &ManageOptions) -> Result<(), Error> {
         shop_cipher: session::cipher_of(&shop),
         body,
     };
-    let answer = session.call(&call, &mut tokens)?;
+    let answer = session.send(&client, &call, &mut tokens, &mut |_| {})?.1?;
     match &opts.change {
         Change::List { json } => list(&answer, *json, &shop_name),
         Change::Subscribe { event, address } => {
