@@ -158,18 +158,9 @@ fn parse_manage(sub: &str, args: &mut Args) -> Result<ManageOptions, Error> {
     let shop = args.string("--shop")?;
     let json = args.flag("--json");
     let session = SessionOptions::parse(args)?;
-    let event = |given: Option<PathBuf>| {
-        let given = given.map(|g| g.to_string_lossy().into_owned());
-        let given = given.ok_or_else(|| {
-            Error::Usage(format!("webhook {sub}: give the EVENT, a name or number: {}", event_names()))
-        })?;
-        Event::find(&given).ok_or_else(|| {
-            Error::Usage(format!("webhook {sub}: `{}` is not an event; one of {}", clean(&given), event_names()))
-        })
-    };
     let change = match sub {
         "subscribe" => {
-            let event = event(free(args)?)?;
+            let event = event(sub, free(args)?)?;
             let Some(address) = free(args)? else {
                 return Err(Error::Usage("webhook subscribe: give the URL that TikTok is to deliver to".into()));
             };
@@ -182,13 +173,23 @@ fn parse_manage(sub: &str, args: &mut Args) -> Result<ManageOptions, Error> {
                 })?;
             Change::Subscribe { event, address }
         }
-        "unsubscribe" => Change::Unsubscribe { event: event(free(args)?)? },
+        "unsubscribe" => Change::Unsubscribe { event: event(sub, free(args)?)? },
         _ => Change::List { json },
     };
     if json && !matches!(change, Change::List { .. }) {
         return Err(Error::Usage(format!("webhook {sub}: --json is for `webhook list`")));
     }
     Ok(ManageOptions { session, shop, change })
+}
+
+/// `webhook SUB`'s EVENT argument: a name (any case) or number.
+fn event(sub: &str, given: Option<PathBuf>) -> Result<&'static Event, Error> {
+    let Some(given) = given.map(|g| g.to_string_lossy().into_owned()) else {
+        return Err(Error::Usage(format!("webhook {sub}: give the EVENT, a name or number: {}", event_names())));
+    };
+    Event::find(&given).ok_or_else(|| {
+        Error::Usage(format!("webhook {sub}: `{}` is not an event; one of {}", clean(&given), event_names()))
+    })
 }
 
 /// `1 ORDER_STATUS_CHANGE, 2 ...`: what EVENT may be.
@@ -218,16 +219,7 @@ fn parse_send(args: &mut Args) -> Result<SendOptions, Error> {
     let data = args.string("--data")?.map(Input::from_flag);
     let bad_signature = args.flag("--bad-signature");
     let app = args.app()?;
-    let names = event_names;
-    let event = match free(args)? {
-        None => return Err(Error::Usage(format!("webhook send: give the EVENT, a name or number: {}", names()))),
-        Some(given) => {
-            let given = given.to_string_lossy().into_owned();
-            Event::find(&given).ok_or_else(|| {
-                Error::Usage(format!("webhook send: `{}` is not an event; one of {}", clean(&given), names()))
-            })?
-        }
-    };
+    let event = event("send", free(args)?)?;
     let Some(to) = to else {
         return Err(Error::Usage("webhook send: give --to URL, the receiver's address".into()));
     };
