@@ -39,6 +39,12 @@ pub enum Error {
     NotFound(String),
     /// `exec`'s command was found but cannot be run: not executable, a directory (exit 126).
     CannotRun(String),
+    /// A `login` was approved by another seller than the one whose tokens the file holds:
+    /// the file was left as it was and the new answer kept beside it (exit 1).
+    OtherSeller { path: PathBuf, ours: String, theirs: String, kept: Result<PathBuf, String> },
+    /// SIGINT or SIGTERM came while a grant was in flight; the run finished the exchange
+    /// and stops now (exit 130 or 143).
+    Interrupted { status: u8, message: String },
     /// A new `login` (or `refresh`) is needed: no token file, refresh token rejected or
     /// expired, the access token expired or refused by TikTok (105001, 105002), or a spent
     /// grant whose answer could not be kept anywhere (exit 5).
@@ -86,6 +92,8 @@ impl Error {
             Error::Timeout(_) => 3,
             Error::Denied(_) => 4,
             Error::NeedLogin(_) => 5,
+            Error::OtherSeller { .. } => 1,
+            Error::Interrupted { status, .. } => *status,
             Error::NotFound(_) => 127,
             Error::CannotRun(_) => 126,
         }
@@ -101,7 +109,7 @@ impl fmt::Display for Error {
         match self {
             Error::Usage(msg) | Error::Local(msg) | Error::Network(msg) => f.write_str(msg),
             Error::Timeout(msg) | Error::Denied(msg) | Error::NeedLogin(msg) | Error::NotFound(msg) => f.write_str(msg),
-            Error::CannotRun(msg) => f.write_str(msg),
+            Error::CannotRun(msg) | Error::Interrupted { message: msg, .. } => f.write_str(msg),
             Error::File { action, path, source } => {
                 write!(f, "failed to {action} `{}`: {source}", path.display())
             }
@@ -112,20 +120,44 @@ impl fmt::Display for Error {
             ),
             Error::Unsaved { cause, recovery } => write!(
                 f,
-                "{cause}; the new tokens were saved to `{0}` instead: run `tiktok-shop-auth login --recover {0}` \
-                 (with the same --token-file) or move that file into place, before any other refresh",
+                "{cause}; the new tokens were saved to `{0}` instead, and the next run that takes the lock \
+                 (`tiktok-shop-auth refresh` from cron does) installs them; or run \
+                 `tiktok-shop-auth login --recover {0}` (with the same --token-file) now",
                 recovery.display()
             ),
             Error::Kept { cause, kept } => write!(
                 f,
                 "{cause}; the new tokens are kept in `{}` (not deleted): the next tiktok-shop-auth run that can write \
-                 to that directory moves them into place (`tiktok-shop-auth status` does), so fix the directory and run it",
+                 to that directory installs them (`tiktok-shop-auth status` does), so fix the directory and run it",
                 kept.display()
             ),
+            Error::OtherSeller { path, ours, theirs, kept } => {
+                write!(
+                    f,
+                    "`{}` holds the tokens of {ours}, but the seller who just authorized is {theirs}: the file was \
+                     left as it was",
+                    path.display()
+                )?;
+                match kept {
+                    Ok(kept) => write!(
+                        f,
+                        " and the new tokens were saved to `{}`; give them a file of their own (move it to, say, \
+                         `tokens/<seller>.json`), or to replace the file on purpose sign in again with \
+                         `tiktok-shop-auth login --replace`",
+                        kept.display()
+                    ),
+                    Err(why) => write!(
+                        f,
+                        ", but the new tokens could not be kept beside it either ({why}): sign in with the other seller \
+                         again with another --token-file, or with `--replace` to replace this one on purpose"
+                    ),
+                }
+            }
             Error::PortInUse { addr, port } => write!(
                 f,
-                "port {port} is already in use on {addr}: another program would receive the browser's redirect; \
-                 stop it, or register another redirect URL and pass it with --redirect-url (or --port N)"
+                "port {port} is already in use on {addr}: another program would receive the browser's redirect \
+                 (often another `tiktok-shop-auth login` still waiting for its browser); stop it, or register \
+                 another redirect URL and pass it with --redirect-url (or --port N)"
             ),
             Error::TikTok(api) => write!(f, "{api}"),
         }

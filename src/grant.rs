@@ -14,6 +14,12 @@ use crate::secret::{Secret, shown};
 /// The latest expiry taken as real (9999-12-31): anything outside 0..=this is a corrupt file.
 const LATEST_EXPIRY: i64 = 253_402_300_799;
 
+/// TikTok's token endpoint codes that mean the refresh token is gone for good (`36004001`
+/// expired, `36004005` unknown, `36004006` revoked): only a new login helps.
+pub fn refresh_token_refused(code: i64) -> bool {
+    matches!(code, 36004001 | 36004005 | 36004006)
+}
+
 /// The parts of a token response the tool itself uses.
 #[derive(Debug)]
 pub struct Tokens {

@@ -36,6 +36,7 @@ mod expiry;
 mod files;
 mod grant;
 mod html;
+mod interrupt;
 mod json_text;
 mod listener;
 mod open_api;
@@ -57,10 +58,12 @@ use error::Error;
 
 fn main() -> ExitCode {
     match dispatch(std::env::args_os().skip(1).collect()).and_then(|code| output::finish().map(|()| code)) {
-        Ok(code) => ExitCode::from(code),
+        // An interrupt held while a grant was in flight stops the run as asked, whatever
+        // else it came to (a fleet's other files, say).
+        Ok(code) => ExitCode::from(interrupt::exit_status().unwrap_or(code)),
         Err(e) => {
             noteln!("tiktok-shop-auth: {e}");
-            ExitCode::from(e.exit_code())
+            ExitCode::from(interrupt::exit_status().unwrap_or(e.exit_code()))
         }
     }
 }

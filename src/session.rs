@@ -185,19 +185,10 @@ impl<'a> Session<'a> {
 
 /// The one refresh, at TikTok's token endpoint: `Guard::renew` reads the refresh token
 /// under the lock, reserves the room, spends it here and saves the answer. `refresh` and
-/// every command that uses a token come through this.
-/// A refresh token TikTok no longer accepts is exit 5, the file untouched.
+/// every command that uses a token come through this. A refresh token TikTok no longer
+/// accepts is exit 5, the file untouched (exit 1 when a kept answer beside it may be newer).
 pub fn renew(guard: &Guard, auth: &Auth) -> Result<TokenResponse, Error> {
-    let path = guard.path();
-    guard.renew(|refresh_token, room| {
-        tiktok::refresh(auth, refresh_token, room).map_err(|e| match e {
-            Error::TikTok(api) if tiktok::needs_new_login(api.code) => Error::NeedLogin(format!(
-                "{api}: the refresh token in `{}` is no longer accepted; run `tiktok-shop-auth login` (the file was left as it was)",
-                shown(path)
-            )),
-            other => other,
-        })
-    })
+    guard.renew(|refresh_token, room| tiktok::refresh(auth, refresh_token, room))
 }
 
 /// Which shop a call is for: the shop `selector` (`--shop`) names, or, without one, a

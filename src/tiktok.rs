@@ -148,8 +148,10 @@ fn token_call(
     ];
     let url = format!("{base}{path}?{}", crate::url::encode_query(&query));
     let endpoint = format!("{base}{path}");
-    let answer = get(agent, &url, &endpoint, &[])?;
-    // The grant is spent now: keep the answer before anything else can go wrong.
+    // The grant is spent once the request is out: the answer is kept the moment its last
+    // byte is read, before anything else (even returning the connection) can go wrong.
+    let keep = |body: &[u8]| room.keep(body);
+    let answer = send_keeping(agent, "GET", &url, &endpoint, &[], None, MAX_BODY, Some(&keep))?;
     room.keep(&answer.body);
     let json = check_envelope(path, &answer, &endpoint)?;
     // The same check a saved file gets: what is saved must be usable by the next refresh.
@@ -181,10 +183,6 @@ impl Answer {
     }
 }
 
-fn get(agent: &Agent, url: &str, endpoint: &str, headers: &[(&str, &str)]) -> Result<Answer, Error> {
-    send(agent, "GET", url, endpoint, headers, None, MAX_BODY)
-}
-
 /// One request of any method, its answer read whole up to `limit` bytes (0: the status
 /// and headers only, the body left unread). Errors name
 /// `endpoint` (never `url`, which may carry the secret) and are scrubbed.
@@ -196,6 +194,25 @@ pub fn send(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
     limit: u64,
+) -> Result<Answer, Error> {
+    send_keeping(agent, method, url, endpoint, headers, body, limit, None)
+}
+
+/// Told the body the moment it is complete (the token endpoints keep it then).
+type Whole<'a> = &'a dyn Fn(&[u8]);
+
+/// `send`, handing the body to `whole` as soon as it is all there (its length reached, or
+/// without a length, a whole JSON value), before the connection is returned.
+#[allow(clippy::too_many_arguments)]
+fn send_keeping(
+    agent: &Agent,
+    method: &str,
+    url: &str,
+    endpoint: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+    limit: u64,
+    whole: Option<Whole>,
 ) -> Result<Answer, Error> {
     let failed = |e: ureq::Error| Error::Network(scrub(&format!("request to {endpoint} failed: {}", describe(&e))));
     macro_rules! with_headers {
@@ -230,10 +247,44 @@ pub fn send(
         // Only the status and headers were wanted (doctor's reachability check).
         return Ok(Answer { status, body: Vec::new(), headers });
     }
-    let body = response.body_mut().with_config().limit(limit).read_to_vec().map_err(|e| {
+    let length = response.headers().get("content-length").and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    let body = read_body(response.body_mut().with_config().limit(limit).reader(), length, whole).map_err(|e| {
         Error::Network(scrub(&format!("reading the answer of {endpoint} (HTTP {status}) failed: {}", describe(&e))))
     })?;
     Ok(Answer { status, body, headers })
+}
+
+/// Reads a body to its end; `whole` is told as soon as it is complete (see `send_keeping`).
+/// Once it was, a failure to read the (empty) rest is the connection's, not the answer's.
+fn read_body(
+    mut reader: impl std::io::Read,
+    length: Option<u64>,
+    whole: Option<Whole>,
+) -> Result<Vec<u8>, ureq::Error> {
+    let mut body = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let mut told = false;
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(_) if told => break,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ureq::Error::from(e)),
+        };
+        body.extend_from_slice(&chunk[..n]);
+        if let (Some(whole), false) = (whole, told) {
+            let complete = match length {
+                Some(length) => body.len() as u64 >= length,
+                None => body.trim_ascii_end().ends_with(b"}") && serde_json::from_slice::<Value>(&body).is_ok(),
+            };
+            if complete {
+                whole(&body);
+                told = true;
+            }
+        }
+    }
+    Ok(body)
 }
 
 /// ureq's errors, minus anything that could carry the URL (and so the secret).
@@ -308,11 +359,6 @@ pub fn check_envelope(what: &str, answer: &Answer, endpoint: &str) -> Result<Val
 
 fn request_id(value: &Value) -> String {
     clean(value.get("request_id").and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or("none"))
-}
-
-/// TikTok's codes that mean the refresh token is gone for good: a new login is needed.
-pub fn needs_new_login(code: i64) -> bool {
-    matches!(code, 36004001 | 36004005 | 36004006)
 }
 
 #[cfg(test)]

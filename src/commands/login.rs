@@ -22,7 +22,7 @@ use crate::files;
 use crate::grant::TokenResponse;
 use crate::listener::{self, Redirect, RedirectQuery};
 use crate::secret::{Secret, clean, random_urlsafe, shown};
-use crate::token_file::TokenFile;
+use crate::token_file::{Replace, TokenFile};
 use crate::url::{self, HttpUrl};
 use crate::{browser, expiry, html, summary, tiktok};
 
@@ -51,6 +51,8 @@ pub struct LoginOptions {
     pub manual: bool,
     pub json: bool,
     pub lock_wait: Duration,
+    /// `--replace`: an answer of another seller than the file's replaces it.
+    pub replace: Replace,
 }
 
 /// `login --recover FILE`: install a recovery file as the token file.
@@ -65,6 +67,7 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
     let manual = args.flag("--manual");
     let no_browser = args.flag("--no-browser");
     let json = args.flag("--json");
+    let replace = if args.flag("--replace") { Replace::AnySeller } else { Replace::SameSeller };
     let lock_wait = args.wait("--lock-wait", LOCK_WAIT)?;
     if let Some(from) = args.path("--recover")? {
         return Ok(Options::Recover(RecoverOptions { from, token_file: args.token_file()?, lock_wait, json }));
@@ -94,6 +97,7 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
         manual,
         json,
         lock_wait,
+        replace,
     })))
 }
 
@@ -133,19 +137,26 @@ OPTIONS:
                               browser was sent to (or just the code) on stdin; for SSH sessions,
                               containers and scripts
     --json                    print the summary as one JSON object
-    --lock-wait DURATION      how long to wait, once the redirect arrives, for a refresh that holds
-                              the token file's lock; the code is spent only under the lock [default: {lock_wait}]
+    --replace                 replace the token file even when another seller than the one whose
+                              tokens it holds authorizes (without it, their tokens are saved beside
+                              it as `<token file>.recovered-<time>` and the file is left as it was)
+    --lock-wait DURATION      how long to wait for another login of the same token file, and, once
+                              the redirect arrives, for a refresh that holds the token file's lock;
+                              the code is spent only under the lock [default: {lock_wait}]
     --recover FILE            install FILE (a `<token file>.recovered-<time>` written when a save
                               failed after the code or refresh token was spent) as the token file,
                               under the lock; no browser, no request
     -h, --help                this text
 
 Before the browser opens, the token file's directory must have room for the new file (it is
-reserved, not just checked); the code is exchanged only while the file's lock is held.
+reserved, not just checked); the code is exchanged only while the file's lock is held, and
+Ctrl-C or SIGTERM wait until its answer is saved. Two logins onto one file never both run:
+the second waits (--lock-wait), then stops naming the first.
 
 EXIT STATUS:
     0 saved   1 failed (port in use, network, TikTok error, file, lock)   2 usage error
     3 no redirect before the timeout   4 the seller denied
+    1 also: another seller authorized than the file's (their tokens are kept beside it)
     5 the code was spent but the answer could not be saved anywhere: sign in again
 ",
         token_file = cli::token_file_doc(),
@@ -170,6 +181,7 @@ fn sign_in(opts: &LoginOptions) -> Result<(), Error> {
     // A code is single-use: losing it to a read-only directory or a full disk would waste
     // the seller's sign-in, so the room is reserved (and let go) before they are sent anywhere.
     let file = TokenFile::new(&opts.token_file)?;
+    let _claim = file.claim_login(opts.lock_wait)?;
     file.check_room(opts.lock_wait)?;
     if opts.manual {
         return manual(opts, &agent, &file);
@@ -220,6 +232,12 @@ fn sign_in(opts: &LoginOptions) -> Result<(), Error> {
                     print_summary(file.path(), opts.json, &answer.json, "authorized and saved");
                     Ok(())
                 }
+                Err(e @ Error::Interrupted { .. }) => {
+                    // Saved, then stopped as asked: the browser is told the truth.
+                    let seller = "your shop";
+                    listener::respond(request, 200, &html::granted_page(seller, &file.path().display().to_string()));
+                    Err(e)
+                }
                 Err(e) => {
                     listener::respond(request, 502, &html::failed_page(&e));
                     Err(e)
@@ -266,7 +284,7 @@ fn exchange_and_save(
     code: &Secret,
 ) -> Result<TokenResponse, Error> {
     let guard = file.lock(opts.lock_wait)?;
-    guard.reserve()?.spend(|room| tiktok::exchange_code(agent, &opts.auth_base, &opts.app, code, room))
+    guard.reserve()?.spend(opts.replace, |room| tiktok::exchange_code(agent, &opts.auth_base, &opts.app, code, room))
 }
 
 fn print_summary(path: &std::path::Path, json: bool, value: &Value, headline: &str) {
@@ -326,7 +344,11 @@ fn recover(opts: &RecoverOptions) -> Result<(), Error> {
     }
     guard.reserve()?.install(&bytes)?;
     // The recovery file holds live tokens: once installed, it must not linger.
-    let _ = std::fs::remove_file(&opts.from);
+    if let Err(e) = std::fs::remove_file(&opts.from) {
+        noteln!(
+            "tiktok-shop-auth: warning: `{from}` was installed but could not be removed ({e}): delete it, it holds live tokens"
+        );
+    }
     print_summary(file.path(), opts.json, &found.json, "recovered and saved");
     Ok(())
 }

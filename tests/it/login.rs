@@ -42,7 +42,7 @@ fn an_approved_login_saves_the_whole_response_privately_and_masks_output() {
     }
     let leftovers: Vec<_> =
         std::fs::read_dir(dir.path("secrets/shop")).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
-    check(leftovers.len() == 2, &format!("only the token file and its lock remain: {leftovers:?}"), &out);
+    check(leftovers.len() == 3, &format!("only the token file and its two locks remain: {leftovers:?}"), &out);
 
     // The summary: masked tokens, dates, the path.
     let access = data["access_token"].as_str().unwrap();

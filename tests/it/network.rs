@@ -31,6 +31,8 @@ fn http_proxy_is_used_and_no_proxy_bypasses_it() {
     );
     check(!proxy.log().contains(APP_SECRET), "no secret in the proxy log", &out);
 
+    // The hand-made file is another seller's than the sandbox's: a login would keep it.
+    std::fs::remove_file(dir.path(FILE)).unwrap();
     let direct = logged_in(&dir, &[]);
     let before = proxy.count("sandbox: ");
     let mut cmd = tool(&dir, &["refresh", "--auth-base", &direct.url()]);

@@ -350,8 +350,9 @@ fn bad_token_paths_are_usage_errors_before_anything_is_spent() {
 }
 
 /// A run killed between write and rename leaves the old token file in place and the new
-/// answer (the live tokens) in its temporary file: the next run adopts the complete answer
-/// instead of using the dead old tokens, removes a partial one, and works.
+/// answer (the live tokens) in the reserved file: the next run installs the complete answer
+/// instead of using the dead old tokens, says so, and works; a partial one (a run killed
+/// mid-write) is removed and the run goes on from the file.
 #[test]
 fn a_complete_answer_left_by_a_killed_run_is_adopted_and_partial_ones_removed() {
     let dir = TempDir::new("safety-adopt");
@@ -360,10 +361,9 @@ fn a_complete_answer_left_by_a_killed_run_is_adopted_and_partial_ones_removed() 
     check_exit(&run(sandbox.command(&dir, "refresh", &[])), 0);
     let new = fs::read(dir.path(FILE)).unwrap();
     // As a kill between write and rename leaves it: the old file in place, the answer (with
-    // the reserve's trailing spaces) in a temporary file; and another run killed mid-write.
+    // the reserve's trailing spaces) in the reserved file.
     fs::write(dir.path(FILE), &old).unwrap();
-    fs::write(dir.path(&format!(".{FILE}.4242.AbCdEfGh.tmp")), [new.as_slice(), &[b' '; 300]].concat()).unwrap();
-    fs::write(dir.path(&format!(".{FILE}.4243.IjKlMnOp.tmp")), &new[..new.len() / 2]).unwrap();
+    fs::write(dir.path(&format!(".{FILE}.tmp")), [new.as_slice(), &[b' '; 300]].concat()).unwrap();
     // The answer was written after the file was last saved. Login and refresh may fall in one
     // second (equal expiries), and then that order, by modification time, is what makes the
     // answer the newer one: set it, rather than wait for the clock to move on.
@@ -371,9 +371,16 @@ fn a_complete_answer_left_by_a_killed_run_is_adopted_and_partial_ones_removed() 
     fs::File::options().write(true).open(dir.path(FILE)).unwrap().set_modified(saved_earlier).unwrap();
     let out = run(sandbox.command(&dir, "refresh", &[]));
     check_exit(&out, 0);
-    check_contains(&out.stderr, "interrupted earlier run", &out);
+    check_contains(&out.stderr, "installed the newer tokens", &out);
     check(temp_leftovers(&dir.0).is_empty(), &format!("leftovers: {:?}", temp_leftovers(&dir.0)), &out);
     check_exit(&run(sandbox.command(&dir, "shops", &[])), 0);
+    // A run killed while writing its answer: half an answer is nothing to install.
+    let now_saved = fs::read(dir.path(FILE)).unwrap();
+    fs::write(dir.path(&format!(".{FILE}.tmp")), &now_saved[..now_saved.len() / 2]).unwrap();
+    let out = run(sandbox.command(&dir, "refresh", &[]));
+    check_exit(&out, 0);
+    check_lacks(&out.stderr, "installed", &out);
+    check(temp_leftovers(&dir.0).is_empty(), &format!("leftovers: {:?}", temp_leftovers(&dir.0)), &out);
 }
 
 /// 50 refreshes killed with SIGKILL at random moments: the token file is always a
@@ -516,7 +523,7 @@ fn a_read_only_directory_after_the_spend_keeps_the_answer_for_the_next_run() {
     check_lacks(&out.stderr, "sign in again", &out);
     let out = run(unprivileged(sandbox.command(&dir, "refresh", &["--token-file", token.to_str().unwrap()]), &dir));
     check_exit(&out, 0);
-    check_contains(&out.stderr, "interrupted earlier run", &out);
+    check_contains(&out.stderr, "installed the newer tokens", &out);
     check(kept_files(&tokens).is_empty(), "moved into place", &out);
 }
 
@@ -551,7 +558,7 @@ fn a_failed_save_with_no_recovery_file_keeps_the_answer_it_was_given() {
     }
     let out = run(tool(&dir, &["status"]));
     check_exit(&out, 0);
-    check_contains(&out.stderr, "interrupted earlier run", &out);
+    check_contains(&out.stderr, "installed the newer tokens", &out);
     check(read_json(&dir.path(FILE)) == answer, "the kept answer is the token file", &out);
     check_exit(&run(sandbox.command(&dir, "refresh", &[])), 0);
 }
