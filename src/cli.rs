@@ -61,6 +61,7 @@ EXIT STATUS:
     0 success   1 failed (network, TLS, HTTP, TikTok error, file)   2 usage or configuration error
     3 timed out waiting for the browser   4 the seller denied   5 a new login is needed
     exec: its command's own, 126 found but not runnable, 127 not found
+    130, 143 Ctrl-C / SIGTERM during a token request: its answer was saved, then the run stopped
 "
     )
 }

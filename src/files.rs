@@ -17,10 +17,12 @@ pub fn read_capped(path: &Path) -> io::Result<Option<Vec<u8>>> {
         return Err(io::Error::other(format!("it is {}", kind_of(&meta))));
     }
     let file = File::open(path)?;
-    if !file.metadata()?.is_file() {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
         return Err(io::Error::other("it is not a regular file"));
     }
-    let mut bytes = Vec::new();
+    // Room for the whole file at once: one read and the end, not a doubling series of them.
+    let mut bytes = Vec::with_capacity(meta.len().min(MAX_FILE) as usize + 1);
     file.take(MAX_FILE + 1).read_to_end(&mut bytes)?;
     Ok((bytes.len() as u64 <= MAX_FILE).then_some(bytes))
 }

@@ -471,7 +471,8 @@ impl Guard<'_> {
     ) -> Result<TokenResponse, Error> {
         let saved = self.read()?;
         saved.tokens.check_refresh(self.file.path(), expiry::now())?;
-        let result = self.reserve()?.spend(Replace::SameSeller, |room| call(&saved.tokens.refresh_token, room));
+        let reservation = self.reserve_for(Some(&saved))?;
+        let result = reservation.spend(Replace::SameSeller, |room| call(&saved.tokens.refresh_token, room));
         let api = match result {
             Err(Error::TikTok(api)) if crate::grant::refresh_token_refused(api.code) => api,
             other => return other,
@@ -492,15 +493,19 @@ impl Guard<'_> {
 
     /// The reserved file beside the target, filled to the size the answer will need.
     pub fn reserve(&self) -> Result<Reservation<'_>, Error> {
-        let saved = self.read().ok();
+        self.reserve_for(self.read().ok().as_ref())
+    }
+
+    /// `reserve`, for the file as `saved` holds it (read under this lock).
+    fn reserve_for(&self, saved: Option<&TokenResponse>) -> Result<Reservation<'_>, Error> {
         let old = saved.as_ref().map_or(0, |s| s.bytes.len() as u64);
         let size = old.saturating_mul(2).max(MIN_RESERVE);
         let path = &self.file.path;
         let reserved = self.file.reserved_path();
         let handle = create_new_private(&reserved)
             .map_err(|e| Error::file("create a new file beside the token file", &reserved, e))?;
-        let mut reservation =
-            Reservation { file: self.file, handle, keep: false, seller: saved.map(|s| s.open_id().to_string()) };
+        let seller = saved.map(|s| s.open_id().to_string());
+        let mut reservation = Reservation { file: self.file, handle, keep: false, seller };
         // Spaces: a run killed before the final truncation still leaves valid JSON. One
         // write: every system call here is one more place a run can fail.
         reservation

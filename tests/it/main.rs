@@ -5,8 +5,10 @@
 
 mod api;
 mod cli;
+mod crash;
 mod doctor;
 mod fleet;
+mod kept;
 mod layout;
 mod login;
 mod manual;
@@ -319,6 +321,15 @@ pub fn logged_in_with_env(dir: &TempDir, sandbox_extra: &[&str], env: &[(&str, &
     let (out, _) = login(dir, &sandbox, &redirect, "auto", &[]);
     check_exit(&out, 0);
     sandbox
+}
+
+/// A fresh authorization code from an auto-approving sandbox, as its redirect carries it.
+pub fn fresh_code(sandbox: &Sandbox) -> String {
+    let (status, headers, _) = http_get(&format!("{}/open/authorize?service_id=7001&state=S", sandbox.url()));
+    assert_eq!(status, 302, "the sandbox approves at once");
+    let location = header(&headers, "location").expect("location").to_string();
+    let query = location.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    query.split('&').find_map(|p| p.strip_prefix("code=")).expect("a code").to_string()
 }
 
 /// Reads a child's stderr up to the line holding the authorization link; returns the link
