@@ -254,7 +254,7 @@ fn an_interrupt_during_the_token_request_waits_for_the_answer_and_a_second_aband
     for (signal, status) in [("INT", 130), ("TERM", 143)] {
         let before = read_json(&dir.path(FILE));
         let requests = sandbox.count("/api/v2/token/refresh");
-        let mut child =
+        let child =
             sandbox.command(&dir, "refresh", &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         sandbox.wait_for("/api/v2/token/refresh", requests + 1);
         std::thread::sleep(Duration::from_millis(200));
