@@ -17,6 +17,7 @@ use crate::config::{self, App, ENV_API_BASE, ENV_AUTH_BASE};
 use crate::error::Error;
 use crate::expiry;
 use crate::secret::clean;
+use crate::store::Location;
 
 pub const VERSION: &str = concat!("tiktok-shop-auth ", env!("CARGO_PKG_VERSION"));
 
@@ -250,24 +251,33 @@ impl Args {
         std::mem::take(&mut self.trailing)
     }
 
-    /// `--token-file`, else its variable, else the default.
-    pub fn token_file(&mut self) -> Result<PathBuf, Error> {
-        Ok(config::token_file(self.path("--token-file")?))
-    }
-
-    /// `--token-file` (or its variable and default), or token files as arguments: not both,
-    /// so a flag is never silently ignored.
-    pub fn token_file_or_files(&mut self) -> Result<(PathBuf, Vec<PathBuf>), Error> {
+    /// The options every command that uses a seller's tokens shares, read once:
+    /// `--app-key`, `--app-secret-file`, `--token-file` (or, with `Files::Many`, token
+    /// locations as arguments), and `--lock-wait` where the command waits for a lock. With
+    /// `Files::Many` it reads the free arguments, so it comes after the command's options.
+    pub fn token_options(&mut self, lock_wait: Option<i64>, files: Files) -> Result<TokenOptions, Error> {
+        let lock_wait = match lock_wait {
+            Some(default) => self.wait("--lock-wait", default)?,
+            None => Duration::ZERO,
+        };
         let flag = self.path("--token-file")?;
-        let files = self.files()?;
-        if let (Some(flag), false) = (&flag, files.is_empty()) {
+        // Options before free arguments: pico-args takes what is left as free.
+        let app_key = self.string("--app-key")?;
+        let secret_file = self.path("--app-secret-file")?;
+        let given = match files {
+            Files::Many => self.files()?,
+            Files::One => Vec::new(),
+        };
+        if let (Some(flag), false) = (&flag, given.is_empty()) {
             return Err(Error::Usage(format!(
                 "{}: --token-file `{}` and token files as arguments were both given; pass one or the other",
                 self.command,
                 clean(&flag.display().to_string())
             )));
         }
-        Ok((config::token_file(flag), files))
+        let location = Location::parse(config::token_file(flag).as_os_str())?;
+        let files = given.iter().map(|f| Location::parse(f.as_os_str())).collect::<Result<Vec<_>, _>>()?;
+        Ok(TokenOptions { app_key, secret_file, location, files, lock_wait })
     }
 
     /// The free arguments (token files for `refresh tokens/*.json`, METHOD and PATH for
@@ -280,6 +290,15 @@ impl Args {
             .map_err(|e| usage(&self.command, e))?
         {
             if file.as_os_str().to_string_lossy().starts_with('-') {
+                // An option the parser took once already, given again among the files.
+                if self.given.iter().filter(|g| **g == *file.as_os_str()).count() > 1 {
+                    return Err(Error::Usage(format!(
+                        "`{}` is given more than once; `{}` takes it once (see `tiktok-shop-auth {} --help`)",
+                        clean(&file.display().to_string()),
+                        self.command,
+                        self.command
+                    )));
+                }
                 return Err(unexpected(&self.command, &file.display().to_string(), ""));
             }
             files.push(file);
@@ -304,6 +323,45 @@ impl Args {
     pub fn api_base(&mut self) -> Result<String, Error> {
         let value = self.string("--api-base")?;
         config::base_url("--api-base", ENV_API_BASE, value, config::DEFAULT_API_BASE)
+    }
+}
+
+/// Whether a command takes token locations as arguments (`refresh tokens/*.json`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Files {
+    One,
+    Many,
+}
+
+/// The options every command that uses a seller's tokens shares (see `Args::token_options`).
+pub struct TokenOptions {
+    /// `--app-key` as given (its variable is read by `app`).
+    pub app_key: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    /// `--token-file`, else `TIKTOK_SHOP_TOKEN_FILE`, else the default.
+    pub location: Location,
+    /// Token locations given as arguments, when the command takes them.
+    pub files: Vec<Location>,
+    /// How long to wait for another run holding the lock.
+    pub lock_wait: Duration,
+}
+
+impl TokenOptions {
+    /// The app, required: a usage error naming the flag and variable when it is not there.
+    pub fn app(&self) -> Result<App, Error> {
+        config::app(self.app_key.clone(), self.secret_file.clone())
+    }
+
+    /// The app when its secret was given, else `None` (`exec` needs it only to refresh).
+    pub fn app_if_given(&self) -> Result<Option<App>, Error> {
+        let given =
+            self.secret_file.is_some() || std::env::var_os(config::ENV_APP_SECRET).is_some_and(|v| !v.is_empty());
+        if given { self.app().map(Some) } else { Ok(None) }
+    }
+
+    /// The app key, from the flag or its variable.
+    pub fn app_key(&self) -> Option<String> {
+        config::setting(self.app_key.clone(), config::ENV_APP_KEY)
     }
 }
 

@@ -19,10 +19,10 @@ pub enum Error {
     CorruptTokenFile { path: PathBuf, reason: String },
     /// A grant was spent but the answer could not be saved as the token file; it is in
     /// the recovery file instead (exit 1).
-    Unsaved { cause: String, recovery: PathBuf },
+    Unsaved { cause: String, recovery: String },
     /// A grant was spent and neither the token file nor a recovery file could be written:
     /// the answer stays in the reserved temporary file, which the next run adopts (exit 1).
-    Kept { cause: String, kept: PathBuf },
+    Kept { cause: String, kept: String },
     /// The redirect port is taken, so another program would receive the browser (exit 1).
     PortInUse { addr: String, port: u16 },
     /// Anything else local that failed: binding, spawning (exit 1).
@@ -41,7 +41,7 @@ pub enum Error {
     CannotRun(String),
     /// A `login` was approved by another seller than the one whose tokens the file holds:
     /// the file was left as it was and the new answer kept beside it (exit 1).
-    OtherSeller { path: PathBuf, ours: String, theirs: String, kept: Result<PathBuf, String> },
+    OtherSeller { path: String, ours: String, theirs: String, kept: Result<String, String> },
     /// SIGINT or SIGTERM came while a grant was in flight; the run finished the exchange
     /// and stops now (exit 130 or 143).
     Interrupted { status: u8, message: String },
@@ -123,20 +123,20 @@ impl fmt::Display for Error {
                 "{cause}; the new tokens were saved to `{0}` instead, and the next run that takes the lock \
                  (`tiktok-shop-auth refresh` from cron does) installs them; or run \
                  `tiktok-shop-auth login --recover {0}` (with the same --token-file) now",
-                recovery.display()
+                recovery
             ),
             Error::Kept { cause, kept } => write!(
                 f,
                 "{cause}; the new tokens are kept in `{}` (not deleted): the next tiktok-shop-auth run that can write \
                  to that directory installs them (`tiktok-shop-auth status` does), so fix the directory and run it",
-                kept.display()
+                kept
             ),
             Error::OtherSeller { path, ours, theirs, kept } => {
                 write!(
                     f,
                     "`{}` holds the tokens of {ours}, but the seller who just authorized is {theirs}: the file was \
                      left as it was",
-                    path.display()
+                    path
                 )?;
                 match kept {
                     Ok(kept) => write!(
@@ -144,7 +144,7 @@ impl fmt::Display for Error {
                         " and the new tokens were saved to `{}`; give them a file of their own (move it to, say, \
                          `tokens/<seller>.json`), or to replace the file on purpose sign in again with \
                          `tiktok-shop-auth login --replace`",
-                        kept.display()
+                        kept
                     ),
                     Err(why) => write!(
                         f,

@@ -12,7 +12,6 @@
 //! file as the dot-file `.<token file name>.shops` (so no `tokens/*.json` glob matches it);
 //! a selector that matches nothing refetches.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -20,9 +19,10 @@ use ureq::Agent;
 
 use crate::config::App;
 use crate::error::{ApiError, Error};
+use crate::http::{self, Answer};
 use crate::secret::Secret;
-use crate::tiktok::{self, Answer};
-use crate::{expiry, files, url};
+use crate::store::Cache;
+use crate::{expiry, url};
 
 pub const SHOPS_PATH: &str = "/authorization/202309/shops";
 
@@ -99,7 +99,7 @@ impl Client<'_> {
         let signed = self.sign(call, now);
         let headers = [("x-tts-access-token", token.expose()), ("content-type", "application/json")];
         let endpoint = format!("{}{}", self.base, call.path);
-        tiktok::send(self.agent, &call.method, &signed.url, &endpoint, &headers, call.body.as_deref(), MAX_ANSWER)
+        http::send(self.agent, &call.method, &signed.url, &endpoint, &headers, call.body.as_deref(), MAX_ANSWER)
     }
 
     /// Sends `call`, retrying a GET on 429 and 5xx; `seen` is shown each answer (for
@@ -129,7 +129,7 @@ impl Client<'_> {
     /// TikTok's envelope checked, with the Open API's meanings (see `open_api_error`).
     pub fn check(&self, call: &Call, answer: &Answer, now: i64) -> Result<Value, Error> {
         let endpoint = format!("{}{}", self.base, call.path);
-        tiktok::check_envelope(&call.path, answer, &endpoint).map_err(|e| open_api_error(e, answer.date(), now))
+        http::check_envelope(&call.path, answer, &endpoint).map_err(|e| open_api_error(e, answer.date(), now))
     }
 
     /// The seller's authorized shops (`data.shops`), fetched now.
@@ -218,9 +218,9 @@ pub fn sign(secret: &str, path: &str, query: &[(&str, &str)], body: &[u8]) -> St
     sign_over(secret, &sign_input(path, query, body))
 }
 
-/// The seller's shops, cached beside the token file.
+/// The seller's shops, cached beside the tokens.
 pub struct ShopList {
-    cache: PathBuf,
+    cache: Cache,
     open_id: String,
     pub shops: Vec<Value>,
     pub fresh: bool,
@@ -230,12 +230,9 @@ pub struct ShopList {
 
 impl ShopList {
     /// The cached list of the seller `open_id`, when it is there and theirs.
-    pub fn cached(cache: PathBuf, open_id: &str) -> ShopList {
-        let cached = files::read_capped(&cache)
-            .ok()
-            .flatten()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .filter(|v| v["open_id"] == open_id);
+    pub fn cached(cache: Cache, open_id: &str) -> ShopList {
+        let cached =
+            cache.read().and_then(|b| serde_json::from_slice::<Value>(&b).ok()).filter(|v| v["open_id"] == open_id);
         let shops = cached.as_ref().and_then(|v| v["shops"].as_array().cloned()).unwrap_or_default();
         let fetched_at = cached.as_ref().and_then(|v| v["fetched_at"].as_i64());
         ShopList { cache, open_id: open_id.into(), fresh: false, shops, fetched_at }
@@ -251,7 +248,7 @@ impl ShopList {
         self.shops = client.authorized_shops(token)?;
         self.fresh = true;
         let text = json!({ "open_id": self.open_id, "fetched_at": expiry::now(), "shops": self.shops });
-        let _ = files::replace_private(&self.cache, text.to_string().as_bytes());
+        self.cache.write(text.to_string().as_bytes());
         Ok(())
     }
 

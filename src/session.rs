@@ -4,49 +4,45 @@
 //!
 //! `api`, `exec`, `webhook` and `refresh` (its `renew`) sit on this; `shops` reads the
 //! saved token as it is (it proves the token works, and never refreshes). It sits on
-//! `token_file` (the lock, the room, the save), `tiktok` (the token endpoint) and
+//! `store` (the lock, the room, the save), `token_api` (the token endpoint) and
 //! `open_api` (signed calls and the shop list). The order lock → read again → spend → save
-//! is `token_file`'s types' to keep; `renew` is the only refresh there is, and every
+//! is `store`'s types' to keep; `renew` is the only refresh there is, and every
 //! command reaches it through here.
-
-use std::path::PathBuf;
-use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::cli::Args;
-use crate::config::{self, App, ENV_APP_SECRET};
+use crate::cli::{Args, Files, TokenOptions};
+use crate::config::{App, ENV_APP_SECRET};
 use crate::error::Error;
 use crate::expiry;
-use crate::grant::{TokenResponse, Tokens};
+use crate::http::{self, Answer};
 use crate::open_api::{self, Call, Client, ShopList};
-use crate::secret::{Secret, shown};
-use crate::tiktok::{self, Answer, Auth};
-use crate::token_file::{Guard, TokenFile};
+use crate::secret::Secret;
+use crate::store::{Guard, Home};
+use crate::token_api::{self, Auth};
+use crate::token_response::{TokenResponse, Tokens};
 
-/// How long a command that refreshes waits for another run holding the token file's lock.
+/// How long a command that refreshes (`refresh`, `api`, `exec`, `webhook`) waits for
+/// another run holding the seller's lock before giving up with exit 1.
 pub const LOCK_WAIT: i64 = 120;
 
-/// The options every command that uses a seller's tokens takes.
+/// What a command that uses a seller's tokens takes: the shared token options and the
+/// two bases.
 pub struct SessionOptions {
-    /// The app key, when given (`exec` passes it on without the secret).
-    pub app_key: Option<String>,
+    pub tokens: TokenOptions,
     /// The app; `None` only where the secret is optional (`exec`: it is needed only to refresh).
     pub app: Option<App>,
-    pub token_file: PathBuf,
     pub api_base: String,
     pub auth_base: String,
-    pub lock_wait: Duration,
 }
 
 impl SessionOptions {
-    /// `--app-key`, `--app-secret-file`, `--token-file`, `--api-base`, `--auth-base`,
-    /// `--lock-wait`; the app is required.
+    /// The shared token options and both bases; the app is required.
     pub fn parse(args: &mut Args) -> Result<SessionOptions, Error> {
         let mut opts = SessionOptions::parse_secret_optional(args)?;
         if opts.app.is_none() {
             // The same message as every command without a secret.
-            opts.app = Some(config::app(opts.app_key.clone(), None)?);
+            opts.app = Some(opts.tokens.app()?);
         }
         Ok(opts)
     }
@@ -55,21 +51,16 @@ impl SessionOptions {
     pub fn parse_secret_optional(args: &mut Args) -> Result<SessionOptions, Error> {
         let api_base = args.api_base()?;
         let auth_base = args.auth_base()?;
-        let lock_wait = args.wait("--lock-wait", LOCK_WAIT)?;
-        let token_file = args.token_file()?;
-        let key = args.string("--app-key")?;
-        let secret_file = args.path("--app-secret-file")?;
-        let app_key = config::setting(key.clone(), config::ENV_APP_KEY);
-        let secret_given = secret_file.is_some() || std::env::var_os(ENV_APP_SECRET).is_some_and(|v| !v.is_empty());
-        let app = if secret_given { Some(config::app(key, secret_file)?) } else { None };
-        Ok(SessionOptions { app_key, app, token_file, api_base, auth_base, lock_wait })
+        let tokens = args.token_options(Some(LOCK_WAIT), Files::One)?;
+        let app = tokens.app_if_given()?;
+        Ok(SessionOptions { tokens, app, api_base, auth_base })
     }
 }
 
-/// One seller's token file, and what it takes to use its tokens.
+/// One seller's tokens, and what it takes to use them.
 pub struct Session<'a> {
     opts: &'a SessionOptions,
-    file: TokenFile,
+    home: Home,
     agent: ureq::Agent,
     /// A refused token was replaced in this run: the next refusal is final (a server that
     /// refuses every token gets one refresh, not one per call).
@@ -78,12 +69,12 @@ pub struct Session<'a> {
 
 impl<'a> Session<'a> {
     pub fn open(opts: &'a SessionOptions) -> Result<Session<'a>, Error> {
-        let (file, agent) = (TokenFile::new(&opts.token_file)?, tiktok::agent()?);
-        Ok(Session { opts, file, agent, replaced: std::cell::Cell::new(false) })
+        let (home, agent) = (Home::open(&opts.tokens.location)?, http::agent()?);
+        Ok(Session { opts, home, agent, replaced: std::cell::Cell::new(false) })
     }
 
-    pub fn file(&self) -> &TokenFile {
-        &self.file
+    pub fn home(&self) -> &Home {
+        &self.home
     }
 
     pub fn app(&self) -> Option<&App> {
@@ -108,25 +99,25 @@ impl<'a> Session<'a> {
     /// again, and refresh only if no other run did meanwhile). Without the app secret, a
     /// token that is still valid is used as it is, with a warning.
     pub fn fresh(&self, within: i64) -> Result<TokenResponse, Error> {
-        let saved = self.file.read()?;
+        let saved = self.home.read()?;
         let now = expiry::now();
         if expiry::remaining(saved.tokens.access_expires_at, now) > within {
             return Ok(saved);
         }
         let Some(app) = self.app() else {
-            saved.tokens.check_access(self.file.path(), now).map_err(|e| {
+            saved.tokens.check_access(&self.home.shown(), now).map_err(|e| {
                 Error::NeedLogin(format!(
                     "{e} (or set {ENV_APP_SECRET} / --app-secret-file so it can be refreshed here)"
                 ))
             })?;
             noteln!(
                 "tiktok-shop-auth: warning: the access token in `{}` expires {}; set {ENV_APP_SECRET} (or --app-secret-file) to have it refreshed",
-                shown(self.file.path()),
+                self.home.shown(),
                 expiry::describe(saved.tokens.access_expires_at, now)
             );
             return Ok(saved);
         };
-        let guard = self.file.lock(self.opts.lock_wait)?;
+        let guard = self.home.lock(self.opts.tokens.lock_wait)?;
         let saved = guard.read()?;
         if expiry::remaining(saved.tokens.access_expires_at, expiry::now()) > within {
             return Ok(saved);
@@ -140,10 +131,10 @@ impl<'a> Session<'a> {
         let app = self.app().ok_or_else(|| {
             Error::NeedLogin(format!(
                 "TikTok refused the access token in `{}` and without the app secret it cannot be refreshed here",
-                shown(self.file.path())
+                self.home.shown()
             ))
         })?;
-        let guard = self.file.lock(self.opts.lock_wait)?;
+        let guard = self.home.lock(self.opts.tokens.lock_wait)?;
         let saved = guard.read()?;
         if saved.tokens.access_token != *used {
             return Ok(saved.tokens);
@@ -179,7 +170,7 @@ impl<'a> Session<'a> {
 
     /// The seller's shop list as cached beside the token file (empty when it is not).
     pub fn shops(&self, response: &TokenResponse) -> ShopList {
-        ShopList::cached(self.file.shop_cache_path(), response.open_id())
+        ShopList::cached(self.home.cache(), response.open_id())
     }
 }
 
@@ -188,7 +179,7 @@ impl<'a> Session<'a> {
 /// every command that uses a token come through this. A refresh token TikTok no longer
 /// accepts is exit 5, the file untouched (exit 1 when a kept answer beside it may be newer).
 pub fn renew(guard: &Guard, auth: &Auth) -> Result<TokenResponse, Error> {
-    guard.renew(|refresh_token, room| tiktok::refresh(auth, refresh_token, room))
+    guard.renew(|refresh_token, room| token_api::refresh(auth, refresh_token, room))
 }
 
 /// Which shop a call is for: the shop `selector` (`--shop`) names, or, without one, a

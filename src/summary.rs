@@ -3,8 +3,6 @@
 //! Tokens are only ever shown masked. Expiry times are the absolute Unix timestamps of the
 //! response, shown as UTC dates with the time left.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
 
 use crate::expiry;
@@ -37,7 +35,7 @@ fn scopes(value: &Value) -> Vec<String> {
 }
 
 /// The human summary, several lines, for stdout.
-pub fn text(value: &Value, path: &Path, now: i64) -> String {
+pub fn text(value: &Value, path: &str, now: i64) -> String {
     let seller = data_str(value, "seller_name");
     let user_type = data_i64(value, "user_type");
     let scopes = scopes(value);
@@ -68,12 +66,12 @@ pub fn text(value: &Value, path: &Path, now: i64) -> String {
         "refresh token  {}\n",
         expiry_line("refresh_token", data_i64(value, "refresh_token_expire_in"))
     ));
-    out.push_str(&format!("token file     {}\n", crate::secret::shown(path)));
+    out.push_str(&format!("token file     {path}\n"));
     out
 }
 
 /// The same summary as one JSON object.
-pub fn json(value: &Value, path: &Path, now: i64) -> Value {
+pub fn json(value: &Value, path: &str, now: i64) -> Value {
     let expiry = |token: &str, field: &str| {
         let at = data_i64(value, field);
         json!({
@@ -93,7 +91,7 @@ pub fn json(value: &Value, path: &Path, now: i64) -> Value {
         "granted_scopes": scopes(value),
         "access_token": expiry("access_token", "access_token_expire_in"),
         "refresh_token": expiry("refresh_token", "refresh_token_expire_in"),
-        "token_file": path.display().to_string(),
+        "token_file": path,
     })
 }
 
@@ -131,7 +129,7 @@ mod tests {
 
     #[test]
     fn text_summary_masks_tokens_and_dates_expiry() {
-        let s = text(&sample(), Path::new("/x/t.json"), 1_660_556_783 - 7 * 86_400);
+        let s = text(&sample(), "/x/t.json", 1_660_556_783 - 7 * 86_400);
         assert!(s.contains("seller         Jjj test shop\n"), "{s}");
         assert!(s.contains("user type      seller (0)"), "{s}");
         assert!(s.contains("scopes         seller.a.read, seller.a.write"), "{s}");
@@ -142,7 +140,7 @@ mod tests {
 
     #[test]
     fn json_summary_has_validity() {
-        let j = json(&sample(), Path::new("t.json"), 1_660_556_783 + 1);
+        let j = json(&sample(), "t.json", 1_660_556_783 + 1);
         assert_eq!(j["access_token"]["valid"], false);
         assert_eq!(j["refresh_token"]["valid"], true);
         assert_eq!(j["access_token"]["masked"], "TTP_Fw…");

@@ -12,11 +12,11 @@ use serde_json::Value;
 use crate::cli::{self, Args};
 use crate::error::Error;
 use crate::files::Input;
+use crate::http::Answer;
 use crate::json_text::{compact, pretty};
 use crate::open_api::{self, Call, Client, ShopList};
 use crate::secret::{Secret, clean, mask};
 use crate::session::{self, Session, SessionOptions, cipher_for, cipher_of};
-use crate::tiktok::Answer;
 use crate::{expiry, output};
 
 /// The largest request body `--data` takes.
@@ -308,11 +308,11 @@ fn show_head(answer: &Answer) {
 /// `--dry-run`: what would be sent, and the signature's input with the secret masked;
 /// nothing is sent, refreshed or fetched (a `--shop` is looked up in the cached list).
 fn dry_run(opts: &Options, session: &Session, client: &Client, mut call: Call) -> Result<(), Error> {
-    let saved = session.file().read().ok();
+    let saved = session.home().read().ok();
     let token = saved.as_ref().map(|s| mask(s.tokens.access_token.expose()));
     let mut shops = match &saved {
         Some(saved) => session.shops(saved),
-        None => ShopList::cached(session.file().shop_cache_path(), ""),
+        None => ShopList::cached(session.home().cache(), ""),
     };
     if let Some(selector) = &opts.shop
         && !shops.is_cached()
@@ -321,7 +321,7 @@ fn dry_run(opts: &Options, session: &Session, client: &Client, mut call: Call) -
         return Err(Error::Usage(format!(
             "--dry-run sends nothing, and no shop list is cached beside `{}` yet to find --shop `{}` in: \
              run `tiktok-shop-auth shops` once",
-            session.file().path().display(),
+            session.home().shown(),
             clean(selector)
         )));
     }

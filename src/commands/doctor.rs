@@ -14,14 +14,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::cli::Args;
+use crate::cli::{Args, Files, TokenOptions};
 use crate::config::{self, ENV_API_BASE, ENV_APP_KEY, ENV_AUTH_BASE, ENV_SERVICE_ID};
 use crate::error::Error;
-use crate::grant::TokenResponse;
 use crate::open_api::Client;
-use crate::token_file::TokenFile;
+use crate::store::Home;
+use crate::token_response::TokenResponse;
 use crate::url::HttpUrl;
-use crate::{expiry, tiktok};
+use crate::{expiry, http};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -70,7 +70,7 @@ pub struct Options {
     pub app_key: Option<String>,
     pub secret_file: Option<PathBuf>,
     pub service_id: Option<String>,
-    pub token_file: PathBuf,
+    pub tokens: TokenOptions,
     pub authorize_url: Option<String>,
     pub auth_base: Option<String>,
     pub api_base: Option<String>,
@@ -80,13 +80,14 @@ pub struct Options {
 }
 
 pub fn parse(args: &mut Args) -> Result<Options, Error> {
+    let tokens = args.token_options(None, Files::One)?;
     Ok(Options {
         json: args.flag("--json"),
         port: args.port()?,
-        app_key: args.string("--app-key")?,
-        secret_file: args.path("--app-secret-file")?,
+        app_key: tokens.app_key.clone(),
+        secret_file: tokens.secret_file.clone(),
+        tokens,
         service_id: args.string("--service-id")?,
-        token_file: args.token_file()?,
         authorize_url: args.string("--authorize-url")?,
         auth_base: args.string("--auth-base")?,
         api_base: args.string("--api-base")?,
@@ -131,7 +132,7 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     redirect(opts, &mut report);
     let tokens = token_file(opts, &mut report);
     let region = tokens.as_ref().map(|t| t.region().unwrap_or("").to_string());
-    match tiktok::agent() {
+    match http::agent() {
         Err(e) => report.add("tls roots", Status::Fail, e.to_string()),
         Ok(agent) => {
             network(opts, &agent, region.as_deref(), &mut report);
@@ -265,15 +266,15 @@ fn redirect(opts: &Options, report: &mut Report) {
 
 /// The token file: readable, private, a token response, and both expiries.
 fn token_file(opts: &Options, report: &mut Report) -> Option<TokenResponse> {
-    let file = match TokenFile::new(&opts.token_file) {
-        Ok(f) => f,
+    let home = match Home::open(&opts.tokens.location) {
+        Ok(h) => h,
         Err(e) => {
             report.add("token file", Status::Fail, e.to_string());
             return None;
         }
     };
-    let shown = file.path().display().to_string();
-    let saved = match file.read() {
+    let shown = home.shown();
+    let saved = match home.read() {
         Ok(saved) => saved,
         Err(Error::NeedLogin(_)) => {
             report.add("token file", Status::Warn, format!("none at `{shown}` yet: run `tiktok-shop-auth login`"));
@@ -284,22 +285,15 @@ fn token_file(opts: &Options, report: &mut Report) -> Option<TokenResponse> {
             return None;
         }
     };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(file.path()).map(|m| m.permissions().mode() & 0o777).unwrap_or(0o600);
-        if mode & 0o077 != 0 {
-            report.add(
-                "token file",
-                Status::Warn,
-                format!("`{shown}` has mode {mode:o}: other users can read the tokens; run `chmod 600 {shown}`"),
-            );
-        } else {
-            report.add("token file", Status::Ok, format!("`{shown}`, mode {mode:o}, a token response"));
-        }
+    match home.privacy() {
+        Some((false, seen)) => report.add(
+            "token file",
+            Status::Warn,
+            format!("`{shown}` has {seen}: other users can read the tokens; run `chmod 600 {shown}`"),
+        ),
+        Some((true, seen)) => report.add("token file", Status::Ok, format!("`{shown}`, {seen}, a token response")),
+        None => report.add("token file", Status::Ok, format!("`{shown}`, a token response")),
     }
-    #[cfg(not(unix))]
-    report.add("token file", Status::Ok, format!("`{shown}`, a token response"));
     let now = expiry::now();
     let tokens = &saved.tokens;
     if expiry::is_valid(tokens.access_expires_at, now) {
@@ -372,7 +366,7 @@ fn probe(agent: &ureq::Agent, name: &str, url: &str, report: &mut Report) {
     };
     let started = Instant::now();
     let mut steps = Vec::new();
-    let proxy = tiktok::proxy_for(url);
+    let proxy = http::proxy_for(url);
     let (host, port, what) = match &proxy {
         Some(p) => {
             steps.push(format!("through the proxy {}", p.shown));
@@ -406,7 +400,7 @@ fn probe(agent: &ureq::Agent, name: &str, url: &str, report: &mut Report) {
     }
     steps.push(format!("TCP {} ms", t.elapsed().as_millis()));
     let t = Instant::now();
-    match tiktok::send(agent, "GET", url, url, &[], None, 0) {
+    match http::send(agent, "GET", url, url, &[], None, 0) {
         Ok(answer) => {
             let arrived = expiry::now();
             let what = match (parsed.scheme == "https", proxy.is_some()) {
@@ -432,7 +426,7 @@ fn probe(agent: &ureq::Agent, name: &str, url: &str, report: &mut Report) {
     }
 }
 
-fn via(proxy: &Option<tiktok::ProxyInUse>) -> String {
+fn via(proxy: &Option<http::ProxyInUse>) -> String {
     proxy.as_ref().map(|p| format!("through the proxy {}: ", p.shown)).unwrap_or_default()
 }
 

@@ -16,7 +16,6 @@ use crate::cli::{self, Args};
 use crate::config::{ENV_APP_KEY, ENV_APP_SECRET};
 use crate::error::Error;
 use crate::expiry;
-use crate::secret::shown;
 use crate::session::{Session, SessionOptions, cipher_for};
 
 pub const ENV_ACCESS_TOKEN: &str = "TIKTOK_SHOP_ACCESS_TOKEN";
@@ -95,7 +94,7 @@ pub fn run(opts: &Options) -> Result<u8, Error> {
     };
     let mut command = Command::new(program);
     command.args(args).env(ENV_ACCESS_TOKEN, tokens.access_token.expose());
-    if let Some(key) = &opts.session.app_key {
+    if let Some(key) = &opts.session.tokens.app_key() {
         command.env(ENV_APP_KEY, key);
     }
     match (session.app(), opts.with_secret) {
@@ -115,7 +114,7 @@ pub fn run(opts: &Options) -> Result<u8, Error> {
                 return Err(Error::Usage(format!(
                     "--shop needs the seller's shop list, which is not cached beside `{}` yet: set {ENV_APP_SECRET} \
                      (or --app-secret-file) once, or run `tiktok-shop-auth shops`",
-                    shown(session.file().path())
+                    session.home().shown()
                 )));
             }
             // Nothing can check the cached list without the secret: say how old it is.
@@ -126,7 +125,7 @@ pub fn run(opts: &Options) -> Result<u8, Error> {
             noteln!(
                 "tiktok-shop-auth: warning: the shop cipher comes from the shop list cached beside `{}`, {age}; \
                  without the app secret it cannot be checked against TikTok (run `tiktok-shop-auth shops` to renew it)",
-                shown(session.file().path())
+                session.home().shown()
             );
         }
         let network = client.as_ref().map(|c| (c, &tokens.access_token));

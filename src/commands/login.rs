@@ -5,7 +5,7 @@
 //! has room, bind the listener, make the link with a fresh 192-bit `state`, open the
 //! browser, poll, take the token file's lock, exchange the code, write the file, and only
 //! then answer the browser with what really happened. The code is single-use: it is spent
-//! only through `token_file::Reservation::spend`, under the lock, with the room reserved.
+//! only through `store::Reservation::spend`, under the lock, with the room reserved.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -15,16 +15,16 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::cli::{self, Args};
+use crate::cli::{self, Args, Files, TokenOptions};
 use crate::config::{self, App};
 use crate::error::Error;
 use crate::files;
-use crate::grant::TokenResponse;
 use crate::listener::{self, Redirect, RedirectQuery};
 use crate::secret::{Secret, clean, random_urlsafe, shown};
-use crate::token_file::{Replace, TokenFile};
+use crate::store::{Home, Location, Replace};
+use crate::token_response::TokenResponse;
 use crate::url::{self, HttpUrl};
-use crate::{browser, expiry, html, summary, tiktok};
+use crate::{browser, expiry, html, http, summary, token_api};
 
 /// How long `login` waits for the browser's redirect.
 pub const TIMEOUT: i64 = 60;
@@ -43,14 +43,13 @@ pub struct LoginOptions {
     pub app: App,
     /// The authorization link without `state`.
     pub link: HttpUrl,
-    pub token_file: PathBuf,
+    pub tokens: TokenOptions,
     pub auth_base: String,
     pub redirect: HttpUrl,
     pub timeout: Duration,
     pub no_browser: bool,
     pub manual: bool,
     pub json: bool,
-    pub lock_wait: Duration,
     /// `--replace`: an answer of another seller than the file's replaces it.
     pub replace: Replace,
 }
@@ -58,8 +57,7 @@ pub struct LoginOptions {
 /// `login --recover FILE`: install a recovery file as the token file.
 pub struct RecoverOptions {
     pub from: PathBuf,
-    pub token_file: PathBuf,
-    pub lock_wait: Duration,
+    pub tokens: TokenOptions,
     pub json: bool,
 }
 
@@ -68,9 +66,9 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
     let no_browser = args.flag("--no-browser");
     let json = args.flag("--json");
     let replace = if args.flag("--replace") { Replace::AnySeller } else { Replace::SameSeller };
-    let lock_wait = args.wait("--lock-wait", LOCK_WAIT)?;
     if let Some(from) = args.path("--recover")? {
-        return Ok(Options::Recover(RecoverOptions { from, token_file: args.token_file()?, lock_wait, json }));
+        let tokens = args.token_options(Some(LOCK_WAIT), Files::One)?;
+        return Ok(Options::Recover(RecoverOptions { from, tokens, json }));
     }
     let port = args.port()?;
     let timeout = args.duration("--timeout")?.unwrap_or(if manual { MANUAL_TIMEOUT } else { TIMEOUT });
@@ -81,22 +79,21 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
     let authorize_url = args.string("--authorize-url")?;
     let auth_base = args.auth_base()?;
     let redirect = args.string("--redirect-url")?;
-    let token_file = args.token_file()?;
-    let app = args.app()?;
+    let tokens = args.token_options(Some(LOCK_WAIT), Files::One)?;
+    let app = tokens.app()?;
     if manual && no_browser {
         return Err(Error::Usage("--manual already opens no browser; pass either --manual or --no-browser".into()));
     }
     Ok(Options::SignIn(Box::new(LoginOptions {
         app,
         link: config::authorize_link(authorize_url, service_id)?,
-        token_file,
+        tokens,
         auth_base,
         redirect: config::redirect_url(redirect, port)?,
         timeout: Duration::from_secs(timeout as u64),
         no_browser,
         manual,
         json,
-        lock_wait,
         replace,
     })))
 }
@@ -177,12 +174,12 @@ pub fn run(opts: &Options) -> Result<(), Error> {
 }
 
 fn sign_in(opts: &LoginOptions) -> Result<(), Error> {
-    let agent = tiktok::agent()?;
+    let agent = http::agent()?;
     // A code is single-use: losing it to a read-only directory or a full disk would waste
     // the seller's sign-in, so the room is reserved (and let go) before they are sent anywhere.
-    let file = TokenFile::new(&opts.token_file)?;
-    let _claim = file.claim_login(opts.lock_wait)?;
-    file.check_room(opts.lock_wait)?;
+    let file = Home::open(&opts.tokens.location)?;
+    let _claim = file.claim_login(opts.tokens.lock_wait)?;
+    file.check_room(opts.tokens.lock_wait)?;
     if opts.manual {
         return manual(opts, &agent, &file);
     }
@@ -228,14 +225,14 @@ fn sign_in(opts: &LoginOptions) -> Result<(), Error> {
             match exchange_and_save(opts, &agent, &file, &code) {
                 Ok(answer) => {
                     let seller = answer.seller().unwrap_or("your shop");
-                    listener::respond(request, 200, &html::granted_page(seller, &file.path().display().to_string()));
-                    print_summary(file.path(), opts.json, &answer.json, "authorized and saved");
+                    listener::respond(request, 200, &html::granted_page(seller, &file.shown()));
+                    print_summary(&file.shown(), opts.json, &answer.json, "authorized and saved");
                     Ok(())
                 }
                 Err(e @ Error::Interrupted { .. }) => {
                     // Saved, then stopped as asked: the browser is told the truth.
                     let seller = "your shop";
-                    listener::respond(request, 200, &html::granted_page(seller, &file.path().display().to_string()));
+                    listener::respond(request, 200, &html::granted_page(seller, &file.shown()));
                     Err(e)
                 }
                 Err(e) => {
@@ -280,14 +277,14 @@ fn watch_browser(browser: &mut Option<Child>) {
 fn exchange_and_save(
     opts: &LoginOptions,
     agent: &ureq::Agent,
-    file: &TokenFile,
+    file: &Home,
     code: &Secret,
 ) -> Result<TokenResponse, Error> {
-    let guard = file.lock(opts.lock_wait)?;
-    guard.reserve()?.spend(opts.replace, |room| tiktok::exchange_code(agent, &opts.auth_base, &opts.app, code, room))
+    let guard = file.lock(opts.tokens.lock_wait)?;
+    guard.reserve()?.spend(opts.replace, |room| token_api::exchange_code(agent, &opts.auth_base, &opts.app, code, room))
 }
 
-fn print_summary(path: &std::path::Path, json: bool, value: &Value, headline: &str) {
+fn print_summary(path: &str, json: bool, value: &Value, headline: &str) {
     let now = expiry::now();
     if json {
         outln!("{}", summary::json(value, path, now));
@@ -301,18 +298,15 @@ fn print_summary(path: &std::path::Path, json: bool, value: &Value, headline: &s
 /// itself under another name, is not a regular file, holds another seller's answer, or is
 /// older than what the token file holds.
 fn recover(opts: &RecoverOptions) -> Result<(), Error> {
-    let file = TokenFile::new(&opts.token_file)?;
+    let file = Home::open(&opts.tokens.location)?;
     let from = shown(&opts.from);
     let refuse = |why: String| Error::Usage(format!("--recover `{from}` {why}; nothing was changed"));
-    let source = TokenFile::new(&opts.from).map_err(|_| match std::fs::metadata(&opts.from) {
+    let source = Home::open(&Location::File(opts.from.clone())).map_err(|_| match std::fs::metadata(&opts.from) {
         Ok(meta) => refuse(format!("is {}, not a saved token response", files::kind_of(&meta))),
         Err(e) => Error::file("read the file to recover", &opts.from, e),
     })?;
     if source.id() == file.id() {
-        return Err(refuse(format!(
-            "is the token file `{}` itself (the same file under another name)",
-            shown(file.path())
-        )));
+        return Err(refuse(format!("is the token file `{}` itself (the same file under another name)", file.shown())));
     }
     let bytes = match files::read_capped(&opts.from) {
         Ok(Some(bytes)) => bytes,
@@ -320,7 +314,7 @@ fn recover(opts: &RecoverOptions) -> Result<(), Error> {
         Err(e) => return Err(Error::file("read the file to recover", &opts.from, e)),
     };
     let found = TokenResponse::parse(&bytes).map_err(&refuse)?;
-    let guard = file.lock(opts.lock_wait)?;
+    let guard = file.lock(opts.tokens.lock_wait)?;
     if let Ok(saved) = guard.read() {
         let (theirs, ours) = (found.open_id(), saved.open_id());
         if theirs != ours {
@@ -328,7 +322,7 @@ fn recover(opts: &RecoverOptions) -> Result<(), Error> {
                 "holds the tokens of another seller ({}, open_id {}) than `{}` ({}, open_id {})",
                 seller_name(&found),
                 clean(theirs),
-                shown(file.path()),
+                file.shown(),
                 seller_name(&saved),
                 clean(ours)
             )));
@@ -337,19 +331,19 @@ fn recover(opts: &RecoverOptions) -> Result<(), Error> {
         if current.access_expires_at >= tokens.access_expires_at && current.access_token != tokens.access_token {
             return Err(Error::Usage(format!(
                 "`{}` already holds newer tokens than `{from}` (access token expiring {}); nothing was changed",
-                shown(file.path()),
+                file.shown(),
                 expiry::describe(current.access_expires_at, expiry::now())
             )));
         }
     }
-    guard.reserve()?.install(&bytes)?;
+    guard.reserve()?.install(&found)?;
     // The recovery file holds live tokens: once installed, it must not linger.
     if let Err(e) = std::fs::remove_file(&opts.from) {
         noteln!(
             "tiktok-shop-auth: warning: `{from}` was installed but could not be removed ({e}): delete it, it holds live tokens"
         );
     }
-    print_summary(file.path(), opts.json, &found.json, "recovered and saved");
+    print_summary(&file.shown(), opts.json, &found.json, "recovered and saved");
     Ok(())
 }
 
@@ -363,7 +357,7 @@ fn seller_name(response: &TokenResponse) -> String {
 }
 
 /// `login --manual`: no listener, no browser; the user pastes where the browser landed.
-fn manual(opts: &LoginOptions, agent: &ureq::Agent, file: &TokenFile) -> Result<(), Error> {
+fn manual(opts: &LoginOptions, agent: &ureq::Agent, file: &Home) -> Result<(), Error> {
     let state = new_state()?;
     let link = link_with_state(&opts.link, &state);
     noteln!(
@@ -411,7 +405,7 @@ fn manual(opts: &LoginOptions, agent: &ureq::Agent, file: &TokenFile) -> Result<
             Pasted::Code(code) => {
                 noteln!("exchanging the code");
                 let answer = exchange_and_save(opts, agent, file, &code)?;
-                print_summary(file.path(), opts.json, &answer.json, "authorized and saved");
+                print_summary(&file.shown(), opts.json, &answer.json, "authorized and saved");
                 return Ok(());
             }
         }

@@ -6,47 +6,41 @@
 //! cannot cost one. `session::renew` is that locked path, shared with every command that
 //! refreshes.
 
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use crate::cli::{self, Args};
+use crate::cli::{self, Args, Files, TokenOptions};
 use crate::config::App;
 use crate::error::Error;
-use crate::grant::TokenResponse;
-use crate::secret::{clean, shown};
-use crate::tiktok::{self, Auth};
-use crate::token_file::{FileId, TokenFile};
-use crate::{expiry, session};
+use crate::secret::clean;
+use crate::session::{self, LOCK_WAIT};
+use crate::store::{Home, HomeId, Location};
+use crate::token_api::Auth;
+use crate::token_response::TokenResponse;
+use crate::{expiry, http};
 
-/// How long `refresh` (and `api`, `exec`) wait for another run holding the lock.
-pub const LOCK_WAIT: i64 = 120;
 /// `refresh FILE...`: how many files at once.
 pub const JOBS: usize = 4;
 const MAX_JOBS: usize = 64;
 
 pub struct Options {
     pub app: App,
-    pub token_file: PathBuf,
-    /// `refresh FILE...`: these instead of `token_file`, each on its own.
-    pub files: Vec<PathBuf>,
+    /// The token location, or with `refresh FILE...` the files given, each on its own.
+    pub tokens: TokenOptions,
     pub jobs: usize,
     pub auth_base: String,
     pub if_expiring_within: Option<i64>,
     pub quiet: bool,
-    pub lock_wait: Duration,
 }
 
 pub fn parse(args: &mut Args) -> Result<Options, Error> {
     let quiet = args.flag(["-q", "--quiet"]);
     let jobs = args.number("--jobs", 1..=MAX_JOBS as i64)?.unwrap_or(JOBS);
     let if_expiring_within = args.duration("--if-expiring-within")?;
-    let lock_wait = args.wait("--lock-wait", LOCK_WAIT)?;
     let auth_base = args.auth_base()?;
-    let app = args.app()?;
-    let (token_file, files) = args.token_file_or_files()?;
-    Ok(Options { app, token_file, files, jobs, auth_base, if_expiring_within, quiet, lock_wait })
+    let tokens = args.token_options(Some(LOCK_WAIT), Files::Many)?;
+    let app = tokens.app()?;
+    Ok(Options { app, tokens, jobs, auth_base, if_expiring_within, quiet })
 }
 
 /// `--help`, its defaults taken from the constants the parser uses.
@@ -101,11 +95,12 @@ EXIT STATUS:
 }
 
 pub fn run(opts: &Options) -> Result<(), Error> {
-    let agent = tiktok::agent()?;
-    if !opts.files.is_empty() {
+    let agent = http::agent()?;
+    if !opts.tokens.files.is_empty() {
         return fleet(opts, &agent);
     }
-    let outcome = refresh_file(&opts.token_file, opts, &agent)?;
+    let location = &opts.tokens.location;
+    let outcome = refresh_file(location, opts, &agent)?;
     if !opts.quiet {
         match outcome.refreshed {
             true => {
@@ -117,7 +112,7 @@ pub fn run(opts: &Options) -> Result<(), Error> {
             ),
         }
     }
-    warn_if_ending(&opts.token_file, outcome.refresh_expires_at, outcome.now);
+    warn_if_ending(&location.shown(), outcome.refresh_expires_at, outcome.now);
     Ok(())
 }
 
@@ -130,10 +125,10 @@ struct Outcome {
     now: i64,
 }
 
-/// One file: lock, read again, refresh unless still valid for longer than asked.
-fn refresh_file(path: &Path, opts: &Options, agent: &ureq::Agent) -> Result<Outcome, Error> {
-    let file = TokenFile::new(path)?;
-    let guard = file.lock(opts.lock_wait)?;
+/// One seller: lock, read again, refresh unless still valid for longer than asked.
+fn refresh_file(location: &Location, opts: &Options, agent: &ureq::Agent) -> Result<Outcome, Error> {
+    let home = Home::open(location)?;
+    let guard = home.lock(opts.tokens.lock_wait)?;
     let saved = guard.read()?;
     let now = expiry::now();
     let outcome = |refreshed: bool, r: &TokenResponse| Outcome {
@@ -169,26 +164,26 @@ enum Tally {
 
 /// The files to refresh: each distinct file once, whatever names it is given by (the same
 /// name twice, a link and its target); a repeat is said on stderr and left out.
-fn distinct(files: &[PathBuf]) -> Vec<PathBuf> {
+fn distinct(files: &[Location]) -> Vec<Location> {
     // A list, not a map: a scan of even a few thousand ids is quick, and a map type costs
     // kilobytes of code.
-    let mut seen: Vec<(FileId, &Path)> = Vec::new();
+    let mut seen: Vec<(HomeId, &Location)> = Vec::new();
     let mut out = Vec::new();
-    for path in files {
-        match TokenFile::new(path).map(|f| f.id()) {
+    for location in files {
+        match Home::open(location).map(|h| h.id()) {
             Ok(id) => match seen.iter().find(|(seen, _)| *seen == id).map(|(_, first)| first) {
                 Some(first) => noteln!(
                     "tiktok-shop-auth: `{}` is the same file as `{}`: refreshed once",
-                    shown(path),
-                    shown(first)
+                    location.shown(),
+                    first.shown()
                 ),
                 None => {
-                    seen.push((id, path));
-                    out.push(path.clone());
+                    seen.push((id, location));
+                    out.push(location.clone());
                 }
             },
             // Reported as that file's failure, in its place.
-            Err(_) => out.push(path.clone()),
+            Err(_) => out.push(location.clone()),
         }
     }
     out
@@ -198,7 +193,7 @@ fn distinct(files: &[PathBuf]) -> Vec<PathBuf> {
 /// so its connections), each under its own lock; a failure never stops the others. Lines
 /// come out in argument order, each as soon as it and all before it are done.
 fn fleet(opts: &Options, agent: &ureq::Agent) -> Result<(), Error> {
-    let files = &distinct(&opts.files);
+    let files = &distinct(&opts.tokens.files);
     let next = AtomicUsize::new(0);
     let pending = Mutex::new(Pending { printed: 0, results: files.iter().map(|_| None).collect() });
     let tally = Mutex::new(Vec::with_capacity(files.len()));
@@ -243,8 +238,8 @@ fn fleet(opts: &Options, agent: &ureq::Agent) -> Result<(), Error> {
 }
 
 /// One line for one file (problems on stderr); returns what it counts as.
-fn report(path: &Path, result: &Result<Outcome, Error>, quiet: bool) -> Tally {
-    let shown = shown(path);
+fn report(location: &Location, result: &Result<Outcome, Error>, quiet: bool) -> Tally {
+    let shown = location.shown();
     match result {
         Ok(o) => {
             if !quiet {
@@ -255,7 +250,7 @@ fn report(path: &Path, result: &Result<Outcome, Error>, quiet: bool) -> Tally {
                     expiry::describe(o.access_expires_at, o.now)
                 );
             }
-            warn_if_ending(path, o.refresh_expires_at, o.now);
+            warn_if_ending(&shown, o.refresh_expires_at, o.now);
             if o.refreshed { Tally::Refreshed } else { Tally::StillValid }
         }
         Err(e @ Error::NeedLogin(_)) => {
@@ -271,11 +266,11 @@ fn report(path: &Path, result: &Result<Outcome, Error>, quiet: bool) -> Tally {
 
 /// A refresh token cannot be refreshed: once it ends, only a new login helps. Say so on
 /// stderr (which cron mails, even with --quiet) a week ahead, while everything still works.
-fn warn_if_ending(path: &Path, refresh_expires_at: i64, now: i64) {
+fn warn_if_ending(shown: &str, refresh_expires_at: i64, now: i64) {
     if refresh_expires_at - now < expiry::LOGIN_DUE_WARNING {
         noteln!(
             "tiktok-shop-auth: warning: the refresh token in `{}` ends {}; run `tiktok-shop-auth login` before then",
-            shown(path),
+            shown,
             expiry::describe(refresh_expires_at, now)
         );
     }

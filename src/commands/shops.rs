@@ -4,19 +4,17 @@
 
 use serde_json::Value;
 
-use std::path::PathBuf;
-
-use crate::cli::{self, Args};
+use crate::cli::{self, Args, Files, TokenOptions};
 use crate::config::App;
 use crate::error::Error;
 use crate::open_api::{Client, ShopList};
 use crate::secret::clean;
-use crate::token_file::TokenFile;
-use crate::{expiry, summary, tiktok};
+use crate::store::Home;
+use crate::{expiry, http, summary};
 
 pub struct Options {
     pub app: App,
-    pub token_file: PathBuf,
+    pub tokens: TokenOptions,
     pub api_base: String,
     pub json: bool,
 }
@@ -24,9 +22,9 @@ pub struct Options {
 pub fn parse(args: &mut Args) -> Result<Options, Error> {
     let json = args.flag("--json");
     let api_base = args.api_base()?;
-    let token_file = args.token_file()?;
-    let app = args.app()?;
-    Ok(Options { app, token_file, api_base, json })
+    let tokens = args.token_options(None, Files::One)?;
+    let app = tokens.app()?;
+    Ok(Options { app, tokens, api_base, json })
 }
 
 /// `--help`, its defaults taken from the constants the parser uses.
@@ -60,12 +58,12 @@ EXIT STATUS:
 }
 
 pub fn run(opts: &Options) -> Result<(), Error> {
-    let agent = tiktok::agent()?;
-    let file = TokenFile::new(&opts.token_file)?;
-    let saved = file.read()?;
-    saved.tokens.check_access(file.path(), expiry::now())?;
+    let agent = http::agent()?;
+    let home = Home::open(&opts.tokens.location)?;
+    let saved = home.read()?;
+    saved.tokens.check_access(&home.shown(), expiry::now())?;
     let client = Client { agent: &agent, base: &opts.api_base, app: &opts.app };
-    let mut list = ShopList::cached(file.shop_cache_path(), saved.open_id());
+    let mut list = ShopList::cached(home.cache(), saved.open_id());
     list.refetch(&client, &saved.tokens.access_token)?;
     let shops = list.shops;
     if opts.json {

@@ -4,36 +4,31 @@
 //! new one (the writer renames), and both are quick enough for a shell prompt.
 //! `status FILE...` is the many-sellers view: one row per file and a state each.
 
-use std::path::{Path, PathBuf};
-
 use serde_json::{Value, json};
 
-use crate::cli::{self, Args};
+use crate::cli::{self, Args, Files, TokenOptions};
 use crate::error::Error;
-use crate::files::kind_of;
 use crate::secret::clean;
-use crate::secret::shown;
-use crate::token_file::TokenFile;
+use crate::store::{Home, Location};
 use crate::{expiry, summary};
 
 pub struct Options {
-    pub token_file: PathBuf,
-    /// `status FILE...`: one row per file instead of the summary.
-    pub files: Vec<PathBuf>,
+    /// The location, or with `status FILE...` the files given (one row each).
+    pub tokens: TokenOptions,
     pub json: bool,
 }
 
 pub fn parse(args: &mut Args) -> Result<Options, Error> {
     let json = args.flag("--json");
-    let (token_file, files) = args.token_file_or_files()?;
-    Ok(Options { token_file, files, json })
+    let tokens = args.token_options(None, Files::Many)?;
+    Ok(Options { tokens, json })
 }
 
-/// `token`'s one option: the file.
-pub fn parse_token(args: &mut Args) -> Result<PathBuf, Error> {
-    let (flag, files) = args.token_file_or_files()?;
-    match files.as_slice() {
-        [] => Ok(flag),
+/// `token`'s one option: the location.
+pub fn parse_token(args: &mut Args) -> Result<Location, Error> {
+    let tokens = args.token_options(None, Files::Many)?;
+    match tokens.files.as_slice() {
+        [] => Ok(tokens.location),
         [one] => Ok(one.clone()),
         _ => Err(Error::Usage("token takes one token file; for several, use `status FILE...`".into())),
     }
@@ -101,32 +96,32 @@ EXIT STATUS:
 }
 
 pub fn status(opts: &Options) -> Result<(), Error> {
-    if !opts.files.is_empty() {
+    if !opts.tokens.files.is_empty() {
         return many(opts);
     }
-    let file = TokenFile::new(&opts.token_file)?;
-    let saved = file.read()?;
+    let home = Home::open(&opts.tokens.location)?;
+    let saved = home.read()?;
     let now = expiry::now();
     if opts.json {
-        outln!("{}", summary::json(&saved.json, file.path(), now));
+        outln!("{}", summary::json(&saved.json, &home.shown(), now));
     } else {
-        out!("{}", summary::text(&saved.json, file.path(), now));
+        out!("{}", summary::text(&saved.json, &home.shown(), now));
     }
-    saved.tokens.check_access(file.path(), now)
+    saved.tokens.check_access(&home.shown(), now)
 }
 
-pub fn token(path: &Path) -> Result<(), Error> {
-    let file = TokenFile::new(path)?;
-    let tokens = file.read()?.tokens;
-    tokens.check_access(file.path(), expiry::now())?;
+pub fn token(location: &Location) -> Result<(), Error> {
+    let home = Home::open(location)?;
+    let tokens = home.read()?.tokens;
+    tokens.check_access(&home.shown(), expiry::now())?;
     outln!("{}", tokens.access_token.expose());
     Ok(())
 }
 
 /// One file's row: what it holds and its state.
-fn row(path: &Path, now: i64) -> Value {
-    let shown = shown(path);
-    let read = TokenFile::new(path).and_then(|f| f.read());
+fn row(location: &Location, now: i64) -> Value {
+    let shown = location.shown();
+    let read = Home::open(location).and_then(|h| h.read());
     let saved = match read {
         Ok(saved) => saved,
         Err(e) => {
@@ -134,9 +129,7 @@ fn row(path: &Path, now: i64) -> Value {
             let state = match &e {
                 Error::NeedLogin(_) => "needs login".to_string(),
                 Error::CorruptTokenFile { .. } => "corrupt".to_string(),
-                Error::Usage(_) => std::fs::metadata(path)
-                    .map(|m| kind_of(&m).trim_start_matches("a ").to_string())
-                    .unwrap_or_else(|_| "not a file".into()),
+                Error::Usage(_) => location.kind().unwrap_or_else(|| "not a file".into()),
                 _ => "unreadable".to_string(),
             };
             return json!({ "token_file": shown, "state": state, "error": e.to_string() });
@@ -170,7 +163,7 @@ fn row(path: &Path, now: i64) -> Value {
 /// token is valid.
 fn many(opts: &Options) -> Result<(), Error> {
     let now = expiry::now();
-    let rows: Vec<Value> = opts.files.iter().map(|p| row(p, now)).collect();
+    let rows: Vec<Value> = opts.tokens.files.iter().map(|p| row(p, now)).collect();
     if opts.json {
         outln!("{}", Value::Array(rows.clone()));
     } else {

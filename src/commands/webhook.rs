@@ -4,7 +4,7 @@
 //! captured one): the signature over the raw bytes, never re-serialised JSON. `send` is
 //! `stripe trigger` for TikTok Shop: a delivery built, signed and judged as TikTok would,
 //! so a receiver can be tested before TikTok ever calls it. The wire facts (events,
-//! envelope, signature, the 3 s limit and the retry schedule) live in `crate::webhook`;
+//! envelope, signature, the 3 s limit and the retry schedule) live in `crate::delivery`;
 //! this file owns the command's interface (options, parsing, help) and its output.
 //!
 //! Everything a receiver answers is outside text: read bounded and cleaned before printing.
@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::cli::{self, Args};
 use crate::config::App;
+use crate::delivery::{self, Delivery, Event};
 use crate::error::Error;
 use crate::expiry;
 use crate::files::Input;
@@ -23,11 +24,10 @@ use crate::open_api::Call;
 use crate::secret::clean;
 use crate::session::{self, Session, SessionOptions, cipher_for};
 use crate::url::{self, HttpUrl};
-use crate::webhook::{self, Delivery, Event};
 
 /// `--help`, its defaults taken from the constants the parser uses.
 pub fn help() -> String {
-    let events: Vec<String> = webhook::EVENTS.iter().map(|e| format!("    {:>2} {}", e.number, e.name)).collect();
+    let events: Vec<String> = delivery::EVENTS.iter().map(|e| format!("    {:>2} {}", e.number, e.name)).collect();
     HELP.replace("{events_path}", EVENTS_PATH)
         .replace("{events}", &events.join("\n"))
         .replace("{token_file}", &cli::token_file_doc())
@@ -194,7 +194,7 @@ fn event(sub: &str, given: Option<PathBuf>) -> Result<&'static Event, Error> {
 
 /// `1 ORDER_STATUS_CHANGE, 2 ...`: what EVENT may be.
 fn event_names() -> String {
-    webhook::EVENTS.iter().map(|e| format!("{} {}", e.number, e.name)).collect::<Vec<_>>().join(", ")
+    delivery::EVENTS.iter().map(|e| format!("{} {}", e.number, e.name)).collect::<Vec<_>>().join(", ")
 }
 
 fn parse_verify(args: &mut Args) -> Result<VerifyOptions, Error> {
@@ -215,7 +215,7 @@ fn parse_verify(args: &mut Args) -> Result<VerifyOptions, Error> {
 
 fn parse_send(args: &mut Args) -> Result<SendOptions, Error> {
     let to = args.string("--to")?;
-    let shop_id = args.string("--shop-id")?.unwrap_or_else(|| webhook::EXAMPLE_SHOP_ID.into());
+    let shop_id = args.string("--shop-id")?.unwrap_or_else(|| delivery::EXAMPLE_SHOP_ID.into());
     let data = args.string("--data")?.map(Input::from_flag);
     let bad_signature = args.flag("--bad-signature");
     let app = args.app()?;
@@ -362,13 +362,13 @@ fn read(input: &Input, what: &str, too_big: fn(String) -> Error) -> Result<Vec<u
 fn verify(opts: &VerifyOptions) -> Result<(), Error> {
     let body = read(&opts.body, &opts.body.describe("the body"), |m| Error::Local(format!("{m}: not verified")))?;
     let key = &opts.app.key;
-    if webhook::parse_hex(&opts.signature).is_none() {
+    if delivery::parse_hex(&opts.signature).is_none() {
         return Err(Error::Local(format!(
             "the signature `{}` is not 64 hex digits, so it is not an HMAC-SHA256: the body is not verified",
             clean(opts.signature.trim())
         )));
     }
-    if !webhook::verify(key, opts.app.secret.expose(), &body, &opts.signature) {
+    if !delivery::verify(key, opts.app.secret.expose(), &body, &opts.signature) {
         return Err(Error::Local(format!(
             "signature mismatch: it is not the HMAC-SHA256, keyed by the app secret, of `app key + body` \
              ({} + {} = {} bytes, app key `{}`); check the app key and secret, and give the body exactly as \
@@ -417,23 +417,23 @@ fn send(opts: &SendOptions) -> Result<(), Error> {
         }
         None => opts.event.example_data(&opts.shop_id, now),
     };
-    let id = webhook::notification_id()?;
-    let body = webhook::envelope(opts.event, &opts.shop_id, &data, now, &id);
+    let id = delivery::notification_id()?;
+    let body = delivery::envelope(opts.event, &opts.shop_id, &data, now, &id);
     let secret = opts.app.secret.expose();
     // A key that differs from the secret whatever the secret is: the signature looks right
     // and is wrong.
     let forged = format!("{secret}-forged");
     let signature =
-        webhook::signature(&opts.app.key, if opts.bad_signature { &forged } else { secret }, body.as_bytes());
+        delivery::signature(&opts.app.key, if opts.bad_signature { &forged } else { secret }, body.as_bytes());
     let what = format!("{} (type {}, notification {id})", opts.event.name, opts.event.number);
     let to = clean(&opts.to.to_string());
-    let agent = webhook::agent()?;
-    let (answer, took) = webhook::deliver(&agent, &opts.to.to_string(), body.as_bytes(), &signature);
+    let agent = delivery::agent()?;
+    let (answer, took) = delivery::deliver(&agent, &opts.to.to_string(), body.as_bytes(), &signature);
     let answer = answer.map_err(|e| undelivered(opts, &what, failure(&e, &to, took)))?;
     let status = answer.status;
     let shown = shown_body(&answer.body);
-    let late = if took > webhook::ANSWER_WITHIN {
-        format!(", beyond TikTok's {} s limit", webhook::ANSWER_WITHIN.as_secs())
+    let late = if took > delivery::ANSWER_WITHIN {
+        format!(", beyond TikTok's {} s limit", delivery::ANSWER_WITHIN.as_secs())
     } else {
         String::new()
     };
@@ -477,18 +477,18 @@ fn undelivered(opts: &SendOptions, what: &str, happened: String) -> Error {
     Error::Local(format!(
         "not delivered: {happened}; TikTok counts only HTTP 200 within {} s as delivered, so it would send {what} \
          again after {}, then drop it",
-        webhook::ANSWER_WITHIN.as_secs(),
-        webhook::RETRY_SCHEDULE
+        delivery::ANSWER_WITHIN.as_secs(),
+        delivery::RETRY_SCHEDULE
     ))
 }
 
 /// What went wrong, in the words a person debugging a receiver needs: no answer within the
 /// limit, or none at all.
 fn failure(e: &Error, to: &str, took: Duration) -> String {
-    if took >= webhook::ANSWER_WITHIN {
+    if took >= delivery::ANSWER_WITHIN {
         format!(
             "{to} did not answer within TikTok's {} s limit (gave up after {})",
-            webhook::ANSWER_WITHIN.as_secs(),
+            delivery::ANSWER_WITHIN.as_secs(),
             span(took)
         )
     } else if e.to_string().contains("reading the answer") {

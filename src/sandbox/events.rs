@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tiny_http::Request;
 
-use super::open_api::{ORDER_STATUSES, order_id, shop_id};
+use super::shop_api::{ORDER_STATUSES, order_id, shop_id};
 use super::{Options, Sandbox};
+use crate::delivery::{self, EVENTS, Event, RETRY_AFTER_SECS};
 use crate::secret::clean;
-use crate::webhook::{self, EVENTS, Event, RETRY_AFTER_SECS};
 use crate::{expiry, url};
 
 /// The sandbox's code for a bad Events API request (an unknown event type, an address it
@@ -64,7 +64,7 @@ impl Events {
         if self.revoked {
             return false;
         }
-        let Ok(id) = webhook::notification_id() else { return false };
+        let Ok(id) = delivery::notification_id() else { return false };
         let what =
             format!("webhook {} (type {}) notification {id} to {}", event.name, event.number, clean(&to.address));
         // It signs with the app secret it was given, which may be a real one: never beyond
@@ -73,8 +73,8 @@ impl Events {
             noteln!("sandbox: {what}: not sent: the sandbox delivers only to loopback addresses");
             return false;
         }
-        let body = webhook::envelope(event, &shop_id(shop), data, now, &id).into_bytes();
-        let signature = webhook::signature(&opts.app.key, opts.app.secret.expose(), &body);
+        let body = delivery::envelope(event, &shop_id(shop), data, now, &id).into_bytes();
+        let signature = delivery::signature(&opts.app.key, opts.app.secret.expose(), &body);
         let address = to.address.clone();
         queue(Delivery { due: Instant::now(), attempt: 1, what, address, body, signature, scale: opts.retry_scale });
         true
@@ -129,7 +129,7 @@ fn queue(delivery: Delivery) {
 /// next attempt when it was not delivered.
 fn send_when_due(queue: &'static Queue) {
     // Deliveries go to this machine only: never through a proxy.
-    let agent = match crate::tiktok::agent_within(webhook::ANSWER_WITHIN, false) {
+    let agent = match crate::http::agent_within(delivery::ANSWER_WITHIN, false) {
         Ok(agent) => agent,
         Err(e) => return noteln!("sandbox: webhooks: not sent: {e}"),
     };
@@ -155,11 +155,11 @@ fn send_when_due(queue: &'static Queue) {
 }
 
 /// One attempt at a delivery, logged; the next attempt (after TikTok's wait, times `scale`
-/// billionths) unless it was answered HTTP 200 within `webhook::ANSWER_WITHIN` or this was
+/// billionths) unless it was answered HTTP 200 within `delivery::ANSWER_WITHIN` or this was
 /// the last.
 fn attempt(agent: &ureq::Agent, mut d: Delivery) -> Option<Delivery> {
     let (what, attempt, tries) = (&d.what, d.attempt, RETRY_AFTER_SECS.len() + 1);
-    let (answer, took) = webhook::deliver(agent, &d.address, &d.body, &d.signature);
+    let (answer, took) = delivery::deliver(agent, &d.address, &d.body, &d.signature);
     let ms = took.as_millis();
     let outcome = match answer {
         Ok(reply) if reply.delivered(took) => {

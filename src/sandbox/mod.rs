@@ -17,7 +17,7 @@
 mod authorize;
 mod events;
 mod faults;
-mod open_api;
+mod shop_api;
 mod tokens;
 
 use std::io::{Read, Write};
@@ -34,9 +34,9 @@ use crate::error::Error;
 use crate::html;
 use crate::secret::{clean, mask, random_urlsafe};
 use crate::url::{self, HttpUrl};
-use crate::{expiry, tiktok};
+use crate::{expiry, token_api};
 pub use faults::Fault;
-use open_api::{OpenApiCall, route};
+use shop_api::{OpenApiCall, route};
 
 const CODE_LIFETIME: i64 = 30 * 60;
 const SCOPES: [&str; 4] =
@@ -241,8 +241,8 @@ OPTIONS:
         orders = ORDERS,
         open_id = OPEN_ID,
         seller = SELLER,
-        answer = crate::webhook::ANSWER_WITHIN.as_secs(),
-        retries = crate::webhook::RETRY_SCHEDULE,
+        answer = crate::delivery::ANSWER_WITHIN.as_secs(),
+        retries = crate::delivery::RETRY_SCHEDULE,
         retry_scale = RETRY_SCALE,
     )
 }
@@ -434,8 +434,8 @@ impl Sandbox<'_> {
         match (is_get, path.as_str()) {
             (true, "/open/authorize") => self.authorize(request, &params),
             (true, "/open/authorize/decide") => self.decide(request, &params),
-            (true, tiktok::TOKEN_GET_PATH) => self.token_get(request, &params),
-            (true, tiktok::TOKEN_REFRESH_PATH) => self.token_refresh(request, &params),
+            (true, token_api::TOKEN_GET_PATH) => self.token_get(request, &params),
+            (true, token_api::TOKEN_REFRESH_PATH) => self.token_refresh(request, &params),
             (false, p) if method == "POST" && p.starts_with("/sandbox/") => self.control(request, p, &params),
             (_, p) if route(&method, p).is_some() => {
                 let remote = request.remote_addr().copied();

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tiny_http::Request;
 
 use super::{CODE_LIFETIME, Grant, REGION, SCOPES, Sandbox};
-use crate::{tiktok, url};
+use crate::{token_api, url};
 
 impl Sandbox<'_> {
     /// The checks both token endpoints share: test faults, then the app's credentials and
@@ -30,7 +30,7 @@ impl Sandbox<'_> {
     }
 
     pub(super) fn token_get(&mut self, request: Request, params: &[(String, String)]) {
-        let Ok(request) = self.check_token_call(request, params, tiktok::GRANT_AUTHORIZED_CODE) else { return };
+        let Ok(request) = self.check_token_call(request, params, token_api::GRANT_AUTHORIZED_CODE) else { return };
         let now = self.now();
         let code = url::get(params, "auth_code").unwrap_or("");
         // A code is spent by its first use, whether it was still fresh or not.
@@ -46,7 +46,7 @@ impl Sandbox<'_> {
     }
 
     pub(super) fn token_refresh(&mut self, request: Request, params: &[(String, String)]) {
-        let Ok(request) = self.check_token_call(request, params, tiktok::GRANT_REFRESH_TOKEN) else { return };
+        let Ok(request) = self.check_token_call(request, params, token_api::GRANT_REFRESH_TOKEN) else { return };
         let now = self.now();
         let token = url::get(params, "refresh_token").unwrap_or("");
         match self.refresh.remove(token) {

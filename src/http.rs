@@ -1,16 +1,13 @@
-//! TikTok Shop's HTTP transport and the two token endpoints (the signed Open API calls are
-//! built in `open_api` and sent through `send` here).
-//!
-//! One blocking `ureq` agent with bounded timeouts, proxies from `HTTPS_PROXY`/`HTTP_PROXY`/
-//! `NO_PROXY` (ureq reads them), and, when `SSL_CERT_FILE` is set, the certificates in that
-//! file as the only trusted roots (as curl and OpenSSL do, for corporate TLS proxies).
-//! Every answer is checked the same way: HTTP status, then JSON, then TikTok's `code`.
-//! The app secret travels in the token endpoints' query string, so no URL of theirs is
-//! ever put into a message, and every message is scrubbed of the secret before it leaves.
+//! The tool's one HTTP path: a blocking `ureq` agent with bounded timeouts, proxies from
+//! `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` (ureq reads them), and, when `SSL_CERT_FILE` is
+//! set, the certificates in that file as the only trusted roots (as curl and OpenSSL do,
+//! for corporate TLS proxies). Every answer is read whole and bounded; errors name the
+//! endpoint (never a URL, which may carry the app secret) and are scrubbed. TikTok's
+//! envelope is checked the same way everywhere: HTTP status, then JSON, then `code`.
 //! TikTok's `message`, `request_id` and a content type are text from outside: they pass
-//! through `secret::clean` (secrets, control characters, length) before anyone sees them.
-//! The token endpoints spend a single-use grant, so they demand a `token_file::Room`: they
-//! can only be called while the token file is locked and room for the answer is reserved.
+//! through `secret::clean` before anyone sees them. The token endpoints (`token_api`),
+//! the signed Open API calls (`open_api`), webhook deliveries and the etcd gateway all
+//! send through here.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,19 +16,11 @@ use serde_json::Value;
 use ureq::Agent;
 use ureq::tls::{RootCerts, TlsConfig};
 
-use crate::config::App;
 use crate::error::{ApiError, Error};
-use crate::grant::TokenResponse;
 use crate::secret::{Secret, clean, scrub};
-use crate::token_file::Room;
 
-/// The token endpoints and their grant types, as the tool and the sandbox both spell them.
-pub const TOKEN_GET_PATH: &str = "/api/v2/token/get";
-pub const TOKEN_REFRESH_PATH: &str = "/api/v2/token/refresh";
-pub const GRANT_AUTHORIZED_CODE: &str = "authorized_code";
-pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
-
-const MAX_BODY: u64 = 1024 * 1024;
+/// The largest answer read from the token endpoints.
+pub const MAX_BODY: u64 = 1024 * 1024;
 
 /// The proxy ureq uses for a URL, as ureq itself picks it (`ALL_PROXY`, then
 /// `HTTPS_PROXY`, then `HTTP_PROXY`, for every scheme; `NO_PROXY` as ureq matches it), so
@@ -105,61 +94,6 @@ pub fn agent_within(limit: Duration, via_proxy: bool) -> Result<Agent, Error> {
     Ok(config.new_agent())
 }
 
-/// Where and as whom the token endpoints are called.
-pub struct Auth<'a> {
-    pub agent: &'a Agent,
-    pub base: &'a str,
-    pub app: &'a App,
-}
-
-/// `GET /api/v2/token/get`: an authorization code for tokens.
-pub fn exchange_code(
-    agent: &Agent,
-    auth_base: &str,
-    app: &App,
-    code: &Secret,
-    room: &Room,
-) -> Result<TokenResponse, Error> {
-    token_call(agent, auth_base, TOKEN_GET_PATH, app, ("auth_code", code), GRANT_AUTHORIZED_CODE, room)
-}
-
-/// `GET /api/v2/token/refresh`: a refresh token for new tokens. Only `session::renew`
-/// calls it, through `Guard::renew`, with the refresh token it read under the lock.
-pub fn refresh(auth: &Auth, refresh_token: &Secret, room: &Room) -> Result<TokenResponse, Error> {
-    let (agent, base, app) = (auth.agent, auth.base, auth.app);
-    token_call(agent, base, TOKEN_REFRESH_PATH, app, ("refresh_token", refresh_token), GRANT_REFRESH_TOKEN, room)
-}
-
-/// Both token endpoints: a GET with the app's credentials, one grant and its type.
-fn token_call(
-    agent: &Agent,
-    base: &str,
-    path: &'static str,
-    app: &App,
-    (grant_name, grant): (&str, &Secret),
-    grant_type: &str,
-    room: &Room,
-) -> Result<TokenResponse, Error> {
-    let query = [
-        ("app_key", app.key.as_str()),
-        ("app_secret", app.secret.expose()),
-        (grant_name, grant.expose()),
-        ("grant_type", grant_type),
-    ];
-    let url = format!("{base}{path}?{}", crate::url::encode_query(&query));
-    let endpoint = format!("{base}{path}");
-    // The grant is spent once the request is out: the answer is kept the moment its last
-    // byte is read, before anything else (even returning the connection) can go wrong.
-    let keep = |body: &[u8]| room.keep(body);
-    let answer = send_keeping(agent, "GET", &url, &endpoint, &[], None, MAX_BODY, Some(&keep))?;
-    room.keep(&answer.body);
-    let json = check_envelope(path, &answer, &endpoint)?;
-    // The same check a saved file gets: what is saved must be usable by the next refresh.
-    let id = request_id(&json);
-    TokenResponse::from_json(json, answer.body)
-        .map_err(|why| Error::Network(format!("{endpoint} answered code 0, but the answer {why} (request_id {id})")))
-}
-
 /// One HTTP answer, read whole (bounded) whatever its status.
 pub struct Answer {
     pub status: u16,
@@ -199,12 +133,12 @@ pub fn send(
 }
 
 /// Told the body the moment it is complete (the token endpoints keep it then).
-type Whole<'a> = &'a dyn Fn(&[u8]);
+pub type Whole<'a> = &'a dyn Fn(&[u8]);
 
 /// `send`, handing the body to `whole` as soon as it is all there (its length reached, or
 /// without a length, a whole JSON value), before the connection is returned.
 #[allow(clippy::too_many_arguments)]
-fn send_keeping(
+pub fn send_keeping(
     agent: &Agent,
     method: &str,
     url: &str,
@@ -357,7 +291,7 @@ pub fn check_envelope(what: &str, answer: &Answer, endpoint: &str) -> Result<Val
     }
 }
 
-fn request_id(value: &Value) -> String {
+pub fn request_id(value: &Value) -> String {
     clean(value.get("request_id").and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or("none"))
 }
 

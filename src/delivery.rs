@@ -202,7 +202,7 @@ pub fn verify(app_key: &str, secret: &str, body: &[u8], signature: &str) -> bool
 /// The HTTP client for deliveries: the tool's usual agent (proxies, `SSL_CERT_FILE`), with
 /// `ANSWER_WITHIN` as the limit for the whole exchange, as TikTok gives.
 pub fn agent() -> Result<ureq::Agent, Error> {
-    crate::tiktok::agent_within(ANSWER_WITHIN, true)
+    crate::http::agent_within(ANSWER_WITHIN, true)
 }
 
 /// A receiver's answer.
@@ -225,7 +225,7 @@ impl Reply {
 pub fn deliver(agent: &ureq::Agent, url: &str, body: &[u8], signature: &str) -> (Result<Reply, Error>, Duration) {
     let started = Instant::now();
     let headers = [("content-type", "application/json"), ("authorization", signature)];
-    let answer = crate::tiktok::send(agent, "POST", url, url, &headers, Some(body), MAX_ANSWER);
+    let answer = crate::http::send(agent, "POST", url, url, &headers, Some(body), MAX_ANSWER);
     (answer.map(|a| Reply { status: a.status, body: a.body }), started.elapsed())
 }
 

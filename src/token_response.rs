@@ -1,15 +1,13 @@
-//! A token response — what TikTok's token endpoints answer and what the token file holds —
-//! read once into a typed view: the tokens and their expiries, and who they belong to.
-//! Every command asks it (`seller()`, `open_id()`, `region()`, `scopes()`) instead of
-//! walking the JSON.
-
-use std::path::Path;
+//! A token response — what TikTok's token endpoints answer and what a store keeps — read
+//! once into a typed view: the tokens and their expiries, and who they belong to. The
+//! commands ask it (`seller()`, `open_id()`, `region()`, `scopes()`) for what it knows;
+//! `summary` and `status --json` still walk the JSON for the fields they show as they came.
 
 use serde_json::Value;
 
 use crate::error::Error;
 use crate::expiry;
-use crate::secret::{Secret, shown};
+use crate::secret::Secret;
 
 /// The latest expiry taken as real (9999-12-31): anything outside 0..=this is a corrupt file.
 const LATEST_EXPIRY: i64 = 253_402_300_799;
@@ -57,26 +55,26 @@ impl Tokens {
     }
 
     /// `Ok` while the access token is valid (with the skew margin); else "run refresh".
-    pub fn check_access(&self, path: &Path, now: i64) -> Result<(), Error> {
+    pub fn check_access(&self, path: &str, now: i64) -> Result<(), Error> {
         if expiry::is_valid(self.access_expires_at, now) {
             return Ok(());
         }
         Err(Error::NeedLogin(format!(
             "the access token in `{}` expired {}, counting {} s for clock skew: run `tiktok-shop-auth refresh`",
-            shown(path),
+            path,
             expiry::describe(self.access_expires_at, now),
             expiry::SKEW_MARGIN
         )))
     }
 
     /// `Ok` while the refresh token can still be used; else "run login".
-    pub fn check_refresh(&self, path: &Path, now: i64) -> Result<(), Error> {
+    pub fn check_refresh(&self, path: &str, now: i64) -> Result<(), Error> {
         if expiry::is_valid(self.refresh_expires_at, now) {
             return Ok(());
         }
         Err(Error::NeedLogin(format!(
             "the refresh token in `{}` expired {}: run `tiktok-shop-auth login`",
-            shown(path),
+            path,
             expiry::describe(self.refresh_expires_at, now)
         )))
     }
