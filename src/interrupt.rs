@@ -144,9 +144,9 @@ pub fn check(done: &str) -> Result<(), Error> {
     }
 }
 
-/// The exit status an interrupt held during the run asks for (130, 143), if any.
-pub fn exit_status() -> Option<u8> {
-    imp::received().map(|signal| (128 + signal) as u8)
+/// The exit status an interrupt held during the run asks for (130, 143), and its name.
+pub fn exit_status() -> Option<(u8, &'static str)> {
+    imp::received().map(|signal| ((128 + signal) as u8, imp::name(signal)))
 }
 
 fn interrupted(signal: i32, done: &str) -> Error {

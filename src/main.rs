@@ -59,12 +59,20 @@ use error::Error;
 
 fn main() -> ExitCode {
     match dispatch(std::env::args_os().skip(1).collect()).and_then(|code| output::finish().map(|()| code)) {
-        // An interrupt held while a grant was in flight stops the run as asked, whatever
-        // else it came to (a fleet's other files, say).
-        Ok(code) => ExitCode::from(interrupt::exit_status().unwrap_or(code)),
+        // An interrupt held while a grant was in flight: the run did what it had to (the
+        // answer saved) and now stops as asked. A failure says more, and keeps its status.
+        Ok(code) => match interrupt::exit_status() {
+            Some((status, signal)) => {
+                noteln!(
+                    "tiktok-shop-auth: stopped by {signal} after the token request in flight was answered and saved"
+                );
+                ExitCode::from(status)
+            }
+            None => ExitCode::from(code),
+        },
         Err(e) => {
             noteln!("tiktok-shop-auth: {e}");
-            ExitCode::from(interrupt::exit_status().unwrap_or(e.exit_code()))
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -122,7 +122,10 @@ impl<'a> Session<'a> {
         if expiry::remaining(saved.tokens.access_expires_at, expiry::now()) > within {
             return Ok(saved);
         }
-        renew(&guard, &self.auth(app))
+        let renewed = renew(&guard, &self.auth(app))?;
+        // Interrupted during the refresh: saved, and nothing more is done.
+        crate::interrupt::check(&format!("after the new tokens were saved in `{}`", self.home.shown()))?;
+        Ok(renewed)
     }
 
     /// After TikTok refused `used` (105001, 105002) although the file believed in it: the
@@ -139,7 +142,9 @@ impl<'a> Session<'a> {
         if saved.tokens.access_token != *used {
             return Ok(saved.tokens);
         }
-        Ok(renew(&guard, &self.auth(app))?.tokens)
+        let renewed = renew(&guard, &self.auth(app))?;
+        crate::interrupt::check(&format!("after the new tokens were saved in `{}`", self.home.shown()))?;
+        Ok(renewed.tokens)
     }
 
     /// Sends `call` with `tokens` through `client` (`seen` is shown each answer, for

@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::files;
 use crate::listener::{self, Redirect, RedirectQuery};
 use crate::secret::{Secret, clean, random_urlsafe, shown};
-use crate::store::{Home, Location, Replace};
+use crate::store::{Home, Replace};
 use crate::token_response::TokenResponse;
 use crate::url::{self, HttpUrl};
 use crate::{browser, expiry, html, http, summary, token_api};
@@ -59,6 +59,8 @@ pub struct RecoverOptions {
     pub from: PathBuf,
     pub tokens: TokenOptions,
     pub json: bool,
+    /// `--replace`: FILE may hold another seller's tokens than the token file.
+    pub replace: Replace,
 }
 
 pub fn parse(args: &mut Args) -> Result<Options, Error> {
@@ -68,7 +70,7 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
     let replace = if args.flag("--replace") { Replace::AnySeller } else { Replace::SameSeller };
     if let Some(from) = args.path("--recover")? {
         let tokens = args.token_options(Some(LOCK_WAIT), Files::One)?;
-        return Ok(Options::Recover(RecoverOptions { from, tokens, json }));
+        return Ok(Options::Recover(RecoverOptions { from, tokens, json, replace }));
     }
     let port = args.port()?;
     let timeout = args.duration("--timeout")?.unwrap_or(if manual { MANUAL_TIMEOUT } else { TIMEOUT });
@@ -136,7 +138,8 @@ OPTIONS:
     --json                    print the summary as one JSON object
     --replace                 replace the token file even when another seller than the one whose
                               tokens it holds authorizes (without it, their tokens are saved beside
-                              it as `<token file>.recovered-<time>` and the file is left as it was)
+                              it as `<token file>.recovered-<time>` and the file is left as it was);
+                              with --recover, FILE may be another seller's
     --lock-wait DURATION      how long to wait for another login of the same token file, and, once
                               the redirect arrives, for a refresh that holds the token file's lock;
                               the code is spent only under the lock [default: {lock_wait}]
@@ -301,11 +304,11 @@ fn recover(opts: &RecoverOptions) -> Result<(), Error> {
     let file = Home::open(&opts.tokens.location)?;
     let from = shown(&opts.from);
     let refuse = |why: String| Error::Usage(format!("--recover `{from}` {why}; nothing was changed"));
-    let source = Home::open(&Location::File(opts.from.clone())).map_err(|_| match std::fs::metadata(&opts.from) {
+    let itself = file.is_file(&opts.from).map_err(|_| match std::fs::metadata(&opts.from) {
         Ok(meta) => refuse(format!("is {}, not a saved token response", files::kind_of(&meta))),
         Err(e) => Error::file("read the file to recover", &opts.from, e),
     })?;
-    if source.id() == file.id() {
+    if itself {
         return Err(refuse(format!("is the token file `{}` itself (the same file under another name)", file.shown())));
     }
     let bytes = match files::read_capped(&opts.from) {
@@ -317,7 +320,7 @@ fn recover(opts: &RecoverOptions) -> Result<(), Error> {
     let guard = file.lock(opts.tokens.lock_wait)?;
     if let Ok(saved) = guard.read() {
         let (theirs, ours) = (found.open_id(), saved.open_id());
-        if theirs != ours {
+        if theirs != ours && opts.replace == Replace::SameSeller {
             return Err(refuse(format!(
                 "holds the tokens of another seller ({}, open_id {}) than `{}` ({}, open_id {})",
                 seller_name(&found),
@@ -328,7 +331,11 @@ fn recover(opts: &RecoverOptions) -> Result<(), Error> {
             )));
         }
         let (current, tokens) = (&saved.tokens, &found.tokens);
-        if current.access_expires_at >= tokens.access_expires_at && current.access_token != tokens.access_token {
+        let same_seller = theirs == ours;
+        if same_seller
+            && current.access_expires_at >= tokens.access_expires_at
+            && current.access_token != tokens.access_token
+        {
             return Err(Error::Usage(format!(
                 "`{}` already holds newer tokens than `{from}` (access token expiring {}); nothing was changed",
                 file.shown(),
@@ -338,7 +345,11 @@ fn recover(opts: &RecoverOptions) -> Result<(), Error> {
     }
     guard.reserve()?.install(&found)?;
     // The recovery file holds live tokens: once installed, it must not linger.
-    if let Err(e) = std::fs::remove_file(&opts.from) {
+    if let Err(e) = std::fs::remove_file(&opts.from).or_else(|e| match e.kind() {
+        // Installed by the lock (it was the reserved file itself): gone already.
+        std::io::ErrorKind::NotFound => Ok(()),
+        _ => Err(e),
+    }) {
         noteln!(
             "tiktok-shop-auth: warning: `{from}` was installed but could not be removed ({e}): delete it, it holds live tokens"
         );

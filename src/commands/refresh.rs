@@ -17,7 +17,7 @@ use crate::session::{self, LOCK_WAIT};
 use crate::store::{Home, HomeId, Location};
 use crate::token_api::Auth;
 use crate::token_response::TokenResponse;
-use crate::{expiry, http};
+use crate::{expiry, http, interrupt};
 
 /// `refresh FILE...`: how many files at once.
 pub const JOBS: usize = 4;
@@ -127,6 +127,8 @@ struct Outcome {
 
 /// One seller: lock, read again, refresh unless still valid for longer than asked.
 fn refresh_file(location: &Location, opts: &Options, agent: &ureq::Agent) -> Result<Outcome, Error> {
+    // A fleet interrupted while other files were in flight begins no more.
+    interrupt::check("before this file was begun, so nothing was spent")?;
     let home = Home::open(location)?;
     let guard = home.lock(opts.tokens.lock_wait)?;
     let saved = guard.read()?;
@@ -158,6 +160,8 @@ struct Pending {
 enum Tally {
     Refreshed,
     StillValid,
+    /// Not begun: an interrupt came while other files were in flight.
+    Stopped,
     NeedsLogin,
     Failed,
 }
@@ -221,8 +225,12 @@ fn fleet(opts: &Options, agent: &ureq::Agent) -> Result<(), Error> {
     let tally = tally.into_inner().unwrap_or_default();
     let count = |kind: Tally| tally.iter().filter(|t| **t == kind).count();
     let (login, failed) = (count(Tally::NeedsLogin), count(Tally::Failed));
+    let stopped = match count(Tally::Stopped) {
+        0 => String::new(),
+        n => format!(", {n} not begun (stopped)"),
+    };
     let summary = format!(
-        "{} token files: {} refreshed, {} still valid, {login} need a new login, {failed} failed",
+        "{} token files: {} refreshed, {} still valid, {login} need a new login, {failed} failed{stopped}",
         files.len(),
         count(Tally::Refreshed),
         count(Tally::StillValid)
@@ -256,6 +264,10 @@ fn report(location: &Location, result: &Result<Outcome, Error>, quiet: bool) -> 
         Err(e @ Error::NeedLogin(_)) => {
             noteln!("{shown}: needs a new login: {e}");
             Tally::NeedsLogin
+        }
+        Err(e @ Error::Interrupted { .. }) => {
+            noteln!("{shown}: not refreshed: {e}");
+            Tally::Stopped
         }
         Err(e) => {
             noteln!("{shown}: failed: {e}");

@@ -44,6 +44,19 @@ impl FileHome {
     /// Checks the path before anything is spent: empty, trailing-slash, directory, device
     /// and FIFO paths are usage errors (exit 2).
     pub fn new(path: &Path) -> Result<FileHome, Error> {
+        let home = FileHome::any(path)?;
+        if let Some(kind) = side_file(&home.name) {
+            return Err(Error::Usage(format!(
+                "the token file `{}` has the name of {kind} that the tool keeps beside a token file; give the token \
+                 file itself (--token-file / TIKTOK_SHOP_TOKEN_FILE, or the FILE argument)",
+                shown(path)
+            )));
+        }
+        Ok(home)
+    }
+
+    /// `new` for any regular file (or none yet), side files too (`login --recover FILE`).
+    pub fn any(path: &Path) -> Result<FileHome, Error> {
         let usage = |why: &str| {
             Error::Usage(format!(
                 "the token file `{}` {why} (--token-file / TIKTOK_SHOP_TOKEN_FILE, or the FILE argument)",
@@ -99,13 +112,18 @@ impl FileHome {
     /// reserved file says something was kept, or a refresh token was refused: std panics
     /// when closing a directory fails, so a listed directory's handle is never closed (one
     /// handle a listing, in runs that already met a failure).
-    fn recovery_files(&self) -> Vec<PathBuf> {
+    fn recovery_files(&self) -> Result<Vec<PathBuf>, Error> {
         let mut found = Vec::new();
         for (dir, name) in self.recovery_places() {
-            let Ok(entries) = fs::read_dir(&dir) else { continue };
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::file("list (for kept answers) the directory", &dir, e)),
+            };
             // Never dropped, so never closed (entries share it; this reference outlives them).
             let mut entries = std::mem::ManuallyDrop::new(entries);
-            for entry in entries.by_ref().flatten() {
+            for entry in entries.by_ref() {
+                let entry = entry.map_err(|e| Error::file("list (for kept answers) the directory", &dir, e))?;
                 let file_name = entry.file_name().to_string_lossy().into_owned();
                 let is_ours = file_name
                     .strip_prefix(name.as_str())
@@ -117,7 +135,7 @@ impl FileHome {
                 }
             }
         }
-        found
+        Ok(found)
     }
 
     /// Where a recovery file goes: beside the target, else beside the path as given.
@@ -137,11 +155,18 @@ impl FileHome {
     /// first place that takes it, else the last error.
     fn write_recovery(&self, body: &[u8]) -> Result<PathBuf, io::Error> {
         let text = pretty(body);
-        let stamp = expiry::now();
         let mut last = io::Error::other("no place for a recovery file");
         for (dir, name) in self.recovery_places() {
+            // A name taken (two failures within a second) is no reason to lose an answer.
+            let mut stamp = expiry::now();
+            let mut made = create_new_private(&dir.join(format!("{name}.recovered-{stamp}")));
+            while matches!(&made, Err(e) if e.kind() == io::ErrorKind::AlreadyExists) && stamp < expiry::now() + 60 {
+                stamp += 1;
+                made = create_new_private(&dir.join(format!("{name}.recovered-{stamp}")));
+            }
             let recovery = dir.join(format!("{name}.recovered-{stamp}"));
-            let written = create_new_private(&recovery).and_then(|mut file| {
+            let written = made.and_then(|mut file| {
+                self.adopt_owner(&file);
                 let result = file.write_all(&text).and_then(|()| file.sync_all());
                 if result.is_err() {
                     let _ = fs::remove_file(&recovery);
@@ -164,9 +189,28 @@ impl FileHome {
     }
 
     fn kept_at(&self, path: PathBuf, reserved: bool) -> Kept {
-        let bytes = read_capped(&path).ok().flatten();
+        let bytes = match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_file() => read_capped(&path).ok().flatten(),
+            _ => None,
+        };
         let answer = bytes.and_then(|b| TokenResponse::parse(&b).ok());
         Kept { shown: shown(&path), answer, stamp: FileHome::stamp_of(&path), reserved, place: KeptRef::Path(path) }
+    }
+
+    /// A file this run made beside the token file gets the token file's owner and group,
+    /// when they differ from this run's and it may give them (root installing a kept answer
+    /// for `status` must not leave the owner's cron unable to read its own tokens).
+    fn adopt_owner(&self, file: &File) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let (Ok(theirs), Ok(ours)) = (fs::metadata(&self.target), file.metadata()) else { return };
+            if (theirs.uid(), theirs.gid()) != (ours.uid(), ours.gid()) {
+                let _ = std::os::unix::fs::fchown(file, Some(theirs.uid()), Some(theirs.gid()));
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = file;
     }
 
     fn path_of(kept: &Kept) -> Result<&Path, Error> {
@@ -229,7 +273,7 @@ impl Place for FileHome {
 
     fn lock(&self, wait: Duration) -> Result<Box<dyn Held + '_>, Error> {
         let path = self.lock_path();
-        let lock = take_lock(&self.dir, &path, wait, || {
+        let lock = take_lock(self, &path, wait, || {
             format!(
                 "another tiktok-shop-auth has held the lock `{}` for over {} s, so nothing was spent; \
                  try again, raise --lock-wait, or if no such process is running check the file system supports locks",
@@ -243,11 +287,11 @@ impl Place for FileHome {
     fn claim_login(&self, wait: Duration) -> Result<Box<dyn Held + '_>, Error> {
         let path = self.login_lock_path();
         let busy = || super::login_busy(&self.shown(), &shown(&path));
-        let file = match take_lock(&self.dir, &path, Duration::ZERO, busy) {
+        let file = match take_lock(self, &path, Duration::ZERO, busy) {
             Ok(file) => file,
             Err(Error::Local(_)) if !wait.is_zero() => {
                 super::say_login_wait(&self.shown(), wait);
-                take_lock(&self.dir, &path, wait, busy)?
+                take_lock(self, &path, wait, busy)?
             }
             Err(e) => return Err(e),
         };
@@ -262,8 +306,8 @@ impl Place for FileHome {
         self.kept_at(self.reserved_path(), true)
     }
 
-    fn kept(&self) -> Vec<Kept> {
-        self.recovery_files().into_iter().map(|p| self.kept_at(p, false)).collect()
+    fn kept(&self) -> Result<Vec<Kept>, Error> {
+        Ok(self.recovery_files()?.into_iter().map(|p| self.kept_at(p, false)).collect())
     }
 
     fn reserve(&self, _held: &dyn Held, saved_len: usize) -> Result<Box<dyn Slot + '_>, Error> {
@@ -271,6 +315,7 @@ impl Place for FileHome {
         let reserved = self.reserved_path();
         let handle = create_new_private(&reserved)
             .map_err(|e| Error::file("create a new file beside the token file", &reserved, e))?;
+        self.adopt_owner(&handle);
         let mut slot = FileSlot { home: self, handle, keep: false, kept_len: std::cell::Cell::new(None) };
         // Spaces: a run killed before the final truncation still leaves valid JSON. One
         // write: every system call here is one more place a run can fail.
@@ -280,19 +325,36 @@ impl Place for FileHome {
         Ok(Box::new(slot))
     }
 
-    fn install(&self, held: &dyn Held, kept: &Kept, saved_len: usize) -> Result<(), Error> {
+    fn install(&self, held: &dyn Held, kept: &Kept, _saved_len: usize) -> Result<(), Error> {
         let answer = kept.answer.as_ref().ok_or_else(|| Error::Local("an incomplete answer".into()))?;
         if kept.reserved {
             return self.finish_reserved(answer);
         }
-        self.discard(held, &self.reserved())?;
-        let mut slot = self.reserve(held, saved_len)?;
-        slot.save(answer)?;
-        self.discard(held, kept)
+        // The reserved file stays the sign that something is kept until the answer is in
+        // place: written over it, flushed, the recovery file removed, then renamed. A run
+        // that dies on the way leaves the reserved file, and the next one starts again.
+        let reserved = self.reserved_path();
+        let handle = OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&reserved)
+            .map_err(|e| Error::file("open the reserved file", &reserved, e))?;
+        self.adopt_owner(&handle);
+        let mut slot = FileSlot { home: self, handle, keep: true, kept_len: std::cell::Cell::new(None) };
+        let len = lay_out(&slot.handle, &answer.bytes)
+            .map_err(|e| Error::file("write the new token file beside", &self.path, e))?;
+        self.discard(held, kept)?;
+        slot.finish(len)
     }
 
     fn discard(&self, _held: &dyn Held, kept: &Kept) -> Result<(), Error> {
         let path = FileHome::path_of(kept)?;
+        if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+            return Err(Error::Local(format!(
+                "`{}` is a directory where the tool keeps a token file's reserved answer: move it away",
+                shown(path)
+            )));
+        }
         match fs::remove_file(path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::file("remove the kept answer", path, e)),
             _ => Ok(()),
@@ -309,10 +371,10 @@ impl Place for FileHome {
         Ok(shown(&aside))
     }
 
-    fn kept_beside(&self) -> Vec<String> {
-        let mut kept: Vec<String> = self.recovery_files().iter().map(|p| shown(p)).collect();
+    fn kept_beside(&self) -> Vec<Kept> {
+        let mut kept: Vec<Kept> = self.kept().unwrap_or_default();
         if self.something_kept() {
-            kept.insert(0, shown(&self.reserved_path()));
+            kept.insert(0, self.reserved());
         }
         kept
     }
@@ -342,13 +404,18 @@ impl Place for FileHome {
 
 /// Opens (making it and its directory if need be) and locks `path`, waiting up to `wait`;
 /// `busy` says who holds it when the wait is over.
-fn take_lock(dir: &Path, path: &Path, wait: Duration, busy: impl Fn() -> String) -> Result<File, Error> {
+fn take_lock(home: &FileHome, path: &Path, wait: Duration, busy: impl Fn() -> String) -> Result<File, Error> {
+    let dir = &home.dir;
     create_private_dirs(dir).map_err(|e| Error::file("create the directory", dir, e))?;
+    let new = fs::symlink_metadata(path).is_err();
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let file = options.open(path).map_err(|e| Error::file("open the lock file", path, e))?;
+    if new {
+        home.adopt_owner(&file);
+    }
     let deadline = Instant::now() + wait;
     loop {
         match file.try_lock() {
@@ -491,6 +558,24 @@ fn write_all_at(file: &File, mut bytes: &[u8]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What a name is when it is one the tool keeps beside token files (a lock, a reserved
+/// or recovery file, a shop cache): no token file may be called so.
+fn side_file(name: &str) -> Option<&'static str> {
+    let recovered =
+        name.rsplit_once(".recovered-").is_some_and(|(_, t)| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()));
+    if name.ends_with(".lock") {
+        Some("a lock")
+    } else if recovered {
+        Some("a recovery file")
+    } else if name.starts_with('.') && name.ends_with(".tmp") {
+        Some("a reserved answer")
+    } else if name.starts_with('.') && name.ends_with(".shops") {
+        Some("a shop cache")
+    } else {
+        None
+    }
 }
 
 /// What a failed flush of `dir` after writing `file` means, for a warning.

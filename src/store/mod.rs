@@ -105,16 +105,18 @@ trait Place {
     fn something_kept(&self) -> bool;
     /// The reserved place, read.
     fn reserved(&self) -> Kept;
-    /// The recovery places, read (only asked when `something_kept`).
-    fn kept(&self) -> Vec<Kept>;
+    /// The recovery places, read (only asked when `something_kept`, or for a refused
+    /// refresh token); an error when they cannot be looked at.
+    fn kept(&self) -> Result<Vec<Kept>, Error>;
     fn reserve(&self, held: &dyn Held, saved_len: usize) -> Result<Box<dyn Slot + '_>, Error>;
     /// Makes a kept answer the saved one, and removes it (and the reserved place).
     fn install(&self, held: &dyn Held, kept: &Kept, saved_len: usize) -> Result<(), Error>;
     fn discard(&self, held: &dyn Held, kept: &Kept) -> Result<(), Error>;
     /// Moves another seller's answer out of the reserved place; where it went.
     fn set_aside(&self, held: &dyn Held, kept: &Kept) -> Result<String, Error>;
-    /// Every kept answer beside the saved one, as shown (for a refused refresh token).
-    fn kept_beside(&self) -> Vec<String>;
+    /// Every kept answer beside the saved one, the reserved one included (for a refused
+    /// refresh token).
+    fn kept_beside(&self) -> Vec<Kept>;
     fn cache(&self) -> Cache;
     /// Whether only the owner can read the tokens, and what was seen (`doctor`).
     fn privacy(&self) -> Option<(bool, String)>;
@@ -167,12 +169,18 @@ enum Fit {
     Incomplete,
 }
 
+/// Whether two answers are the same seller's: the same `open_id`, or one that does not
+/// say (a file made by hand).
+fn same_seller(a: &TokenResponse, b: &TokenResponse) -> bool {
+    a.open_id() == b.open_id() || a.open_id().is_empty() || b.open_id().is_empty()
+}
+
 impl Fit {
     fn of(kept: &Kept, saved: Option<&(TokenResponse, Stamp)>) -> Fit {
         match (&kept.answer, saved) {
             (None, _) => Fit::Incomplete,
             (Some(_), None) => Fit::Installable,
-            (Some(found), Some((current, _))) if found.open_id() != current.open_id() => Fit::OtherSeller,
+            (Some(found), Some((current, _))) if !same_seller(found, current) => Fit::OtherSeller,
             (Some(found), Some((current, stamp))) => {
                 match found.tokens.is_newer_than(&current.tokens, kept.stamp >= *stamp) {
                     true => Fit::Installable,
@@ -235,6 +243,12 @@ impl Home {
 
     pub fn id(&self) -> HomeId {
         self.place.id()
+    }
+
+    /// Whether `path` names this home's file (through links, or another name for it);
+    /// `Err` when it is not a regular file at all.
+    pub fn is_file(&self, path: &std::path::Path) -> Result<bool, Error> {
+        Ok(file::FileHome::any(path)?.id() == self.id())
     }
 
     pub fn cache(&self) -> Cache {
@@ -344,16 +358,27 @@ impl Guard<'_> {
             Err(Error::TikTok(api)) if crate::token_response::refresh_token_refused(api.code) => api,
             other => return other,
         };
-        match self.home.place.kept_beside().as_slice() {
+        // Another seller's kept answers cannot be this refresh token's successor: only the
+        // seller's own (or undecided ones) are named instead of "sign in again".
+        let saved_now = self.home.place.read_saved().ok();
+        let kept: Vec<String> = self
+            .home
+            .place
+            .kept_beside()
+            .iter()
+            .filter(|k| k.answer.as_ref().is_some_and(|a| saved_now.as_ref().is_none_or(|(s, _)| same_seller(a, s))))
+            .map(|k| format!("`{}`", k.shown))
+            .collect();
+        match kept.as_slice() {
             [] => Err(Error::NeedLogin(format!(
                 "{api}: the refresh token in `{shown}` is no longer accepted; run `tiktok-shop-auth login` \
                  (the tokens were left as they were)"
             ))),
             kept => Err(Error::Local(format!(
-                "{api}: the refresh token in `{shown}` is no longer accepted, but {} beside it may hold this seller's \
-                 newer tokens, which were not installed (see the lines above): look at it, and install it with \
+                "{api}: the refresh token in `{shown}` is no longer accepted, but {} beside it holds this seller's \
+                 tokens, which were not installed: look at it, and install it with \
                  `tiktok-shop-auth login --recover FILE` before signing in again",
-                kept.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                kept.join(", ")
             ))),
         }
     }
@@ -379,19 +404,34 @@ impl Guard<'_> {
         if !place.something_kept() {
             return Ok(());
         }
+        let held = self.held.as_ref();
+        let reserved = place.reserved();
         let saved = match place.read_saved() {
             Ok(s) => Some(s),
             Err(Error::NeedLogin(_)) => None,
-            // Corrupt or unreadable tokens are reported as such, never replaced by a kept answer.
+            // Corrupt or unreadable tokens are reported as such, never replaced by a kept
+            // answer; the reserved place is freed (its answer set aside and named) so that a
+            // new login can replace them.
+            Err(e @ Error::CorruptTokenFile { .. }) => {
+                if reserved.answer.is_some() {
+                    let aside = place.set_aside(held, &reserved)?;
+                    noteln!(
+                        "tiktok-shop-auth: warning: `{}` held tokens an earlier run kept, but {e}; they were moved to \
+                         `{aside}`: look at both",
+                        reserved.shown
+                    );
+                } else {
+                    place.discard(held, &reserved)?;
+                }
+                return Ok(());
+            }
             Err(_) => return Ok(()),
         };
-        let held = self.held.as_ref();
-        let reserved = place.reserved();
         let reserved_fit = Fit::of(&reserved, saved.as_ref());
         // Recovery answers are installed only over tokens of the same seller: with none
         // saved, only the reserved answer (which only this home's lock holder writes) is.
         let recoveries: Vec<(Kept, Fit)> = place
-            .kept()
+            .kept()?
             .into_iter()
             .map(|k| {
                 let fit = if saved.is_some() { Fit::of(&k, saved.as_ref()) } else { Fit::NotNewer };
@@ -411,9 +451,12 @@ impl Guard<'_> {
             }
         }
         let saved_len = saved.as_ref().map_or(0, |(s, _)| s.bytes.len());
+        let reserved_is_a_copy = recoveries
+            .iter()
+            .any(|(k, _)| matches!((&k.answer, &reserved.answer), (Some(k), Some(r)) if k.tokens.same_as(&r.tokens)));
         match best {
             Some(best) => place.install(held, best, saved_len)?,
-            None if reserved_fit == Fit::OtherSeller => {
+            None if reserved_fit == Fit::OtherSeller && !reserved_is_a_copy => {
                 // Another seller's answer must not block the reserved place: set aside.
                 let aside = place.set_aside(held, &reserved)?;
                 noteln!(
@@ -500,11 +543,20 @@ impl Reservation<'_> {
         {
             return Err(self.set_aside(&answer));
         }
+        let replacing = replace == Replace::AnySeller && !ours.is_empty() && answer.open_id() != ours;
         if let Err(e) = self.slot.save(&answer) {
-            return Err(self.slot.recover_or_lose(&answer, e));
+            return Err(match self.slot.recover_or_lose(&answer, e) {
+                // Another seller's: no later run installs it over this one's (`--replace` did).
+                Error::Unsaved { cause, recovery } if replacing => Error::Local(format!(
+                    "{cause}; the new tokens (another seller's than the saved ones, as --replace allowed) were saved \
+                     to `{recovery}` instead: install them with `tiktok-shop-auth login --recover {recovery} --replace`"
+                )),
+                other => other,
+            });
         }
+        // An interrupt held meanwhile stops the run once the caller is done with the answer
+        // (`interrupt::check`): the tokens are saved, so this spend succeeded.
         drop(hold);
-        interrupt::check(&format!("after the new tokens were saved in `{}`", self.guard.home.shown()))?;
         Ok(answer)
     }
 

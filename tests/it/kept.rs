@@ -161,25 +161,44 @@ fn failing_closes_while_installing_a_kept_answer_do_not_panic() {
     check_exit(&run(sandbox.command(&dir, "refresh", &[])), 0);
 }
 
-/// A kept answer that is not this file's to install (another seller's) is left where it is
-/// and named; a refused refresh token with it beside the file is exit 1 naming it, never
-/// "sign in again".
+/// Kept answers that are not this file's to install are left where they are and named; a
+/// refused refresh token with one of the seller's own beside the file (here an older one)
+/// is exit 1 naming it, never "sign in again"; another seller's beside it changes nothing
+/// (exit 5: it cannot be this grant's successor).
 #[test]
 fn a_refused_refresh_token_with_a_kept_answer_beside_names_it_instead_of_asking_for_a_login() {
     let dir = TempDir::new("kept-refused");
     let sandbox = logged_in(&dir, &[]);
+    let saved = read_json(&dir.path(FILE));
+    let mut older = saved.clone();
+    older["data"]["access_token_expire_in"] = (now() - 86_400).into();
+    older["data"]["access_token"] = "TTP_olderAccessToken".into();
+    let own = dir.path(&format!("{FILE}.recovered-1700000000"));
+    fs::write(&own, older.to_string()).unwrap();
     let other = token_json("TTP_otherAccessToken", now() + 3600, "TTP_otherRefreshToken", now() + 86_400);
-    let aside = dir.path(&format!("{FILE}.recovered-1700000000"));
-    fs::write(&aside, &other).unwrap();
+    let theirs = dir.path(&format!("{FILE}.recovered-1700000001"));
+    fs::write(&theirs, &other).unwrap();
     fs::write(dir.path(&format!(".{FILE}.tmp")), b"   ").unwrap();
     let (status, _, _) = http_request("POST", &format!("{}/sandbox/revoke", sandbox.url()), None);
     assert_eq!(status, 200);
     let out = run(sandbox.command(&dir, "refresh", &[]));
     check_exit(&out, 1);
-    check_contains_all(&out.stderr, &[&format!("{FILE}.recovered-1700000000"), "another seller's tokens"], &out);
+    check_contains_all(
+        &out.stderr,
+        &["1700000000` beside", "not newer", "1700000001` beside", "another seller's"],
+        &out,
+    );
+    check_contains(
+        &out.stderr,
+        &format!("but `./{FILE}.recovered-1700000000` beside it holds this seller's tokens"),
+        &out,
+    );
     check_contains(&out.stderr, "login --recover", &out);
-    check(aside.exists(), "left where it is", &out);
+    check(own.exists() && theirs.exists(), "left where they are", &out);
     check(!dir.path(&format!(".{FILE}.tmp")).exists(), "the empty reserved file went", &out);
+    fs::remove_file(&own).unwrap();
+    let out = run(sandbox.command(&dir, "refresh", &[]));
+    check_exit(&out, 5);
 }
 
 /// A login approved by another seller than the one whose tokens the file holds leaves the
@@ -263,7 +282,11 @@ fn an_interrupt_during_the_token_request_waits_for_the_answer_and_a_second_aband
         out.command = format!("refresh, SIG{signal} while its request was in flight");
         check_exit(&out, status);
         check_contains(&out.stderr, "interrupted: finishing the token request first", &out);
-        check_contains(&out.stderr, &format!("stopped by SIG{signal} after the new tokens were saved"), &out);
+        check_contains(
+            &out.stderr,
+            &format!("stopped by SIG{signal} after the token request in flight was answered and saved"),
+            &out,
+        );
         check(read_json(&dir.path(FILE))["data"]["access_token"] != before["data"]["access_token"], "saved", &out);
         check_exit(&run(sandbox.command(&dir, "refresh", &[])), 0);
     }
@@ -307,4 +330,177 @@ fn an_interrupt_with_no_grant_in_flight_ends_the_run_at_once() {
 fn kill(pid: u32, signal: &str) {
     let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap();
     assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// A run that fails while installing a kept answer (a full disk at that moment) leaves
+/// everything for the next one: the reserved file still marks it, and the next plain run
+/// installs it.
+#[test]
+fn a_failure_while_installing_a_kept_answer_leaves_it_for_the_next_run() {
+    if strace_missing() {
+        return skip("strace is not installed (tests/support/test-deps.sh installs it)");
+    }
+    let dir = TempDir::new("kept-install-fails");
+    let sandbox = logged_in(&dir, &[]);
+    check_exit(&failing(sandbox.command(&dir, "refresh", &[]), "rename:error=EIO:when=1"), 1);
+    let out = failing(sandbox.command(&dir, "refresh", &[]), "pwrite64:error=ENOSPC:when=1");
+    check_exit(&out, 1);
+    check(dir.path(&format!(".{FILE}.tmp")).exists() && recoveries(&dir).len() == 1, "still marked and kept", &out);
+    let out = run(sandbox.command(&dir, "refresh", &[]));
+    check_exit(&out, 0);
+    check_contains(&out.stderr, "installed the newer tokens", &out);
+    check(recoveries(&dir).is_empty(), "installed", &out);
+    check(sandbox.count("36004005") == 0, "no spent refresh token sent", &sandbox.log_out());
+}
+
+/// `login --replace` whose save fails: the other seller's answer waits in a recovery file
+/// that `login --recover FILE --replace` installs (no later run installs it by itself).
+#[test]
+fn a_failed_save_of_a_replacing_login_is_installed_by_recover_replace() {
+    if strace_missing() {
+        return skip("strace is not installed (tests/support/test-deps.sh installs it)");
+    }
+    let dir = TempDir::new("kept-replace");
+    let _acme = logged_in(&dir, &[]);
+    let delta = Sandbox::start(&dir, "http://127.0.0.1:3017/", &["--auto-approve", "--open-id", "2002"]);
+    let input = dir.path("code.txt");
+    fs::write(&input, format!("{}\n", fresh_code(&delta))).unwrap();
+    let login = delta.login_command(&dir, "http://127.0.0.1:3017/", &["--manual", "--replace"]);
+    let mut wrapped = Command::new("strace");
+    wrapped.args(["-qq", "-o", "/dev/null", "-e", "inject=rename:error=EIO:when=1"]);
+    wrapped.arg(login.get_program()).args(login.get_args()).current_dir(&dir.0);
+    wrapped.env_clear().envs(login.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
+    wrapped.stdin(fs::File::open(&input).unwrap());
+    let out = run(wrapped);
+    check_exit(&out, 1);
+    let kept = recoveries(&dir);
+    check(kept.len() == 1, &format!("kept: {kept:?}"), &out);
+    check_contains(&out.stderr, &format!("login --recover ./{} --replace", kept[0]), &out);
+    let out = run(tool(&dir, &["login", "--recover", &kept[0], "--replace"]));
+    check_exit(&out, 0);
+    check(read_json(&dir.path(FILE))["data"]["open_id"] == "2002", "replaced", &out);
+    check_exit(&run(delta.command(&dir, "refresh", &[])), 0);
+}
+
+/// A corrupt token file with a kept answer beside it: the kept answer is set aside (never
+/// over the corrupt file, never lost), and a new login can replace the corrupt file.
+#[test]
+fn a_corrupt_file_with_a_kept_answer_beside_can_be_replaced_by_a_login() {
+    if strace_missing() {
+        return skip("strace is not installed (tests/support/test-deps.sh installs it)");
+    }
+    let dir = TempDir::new("kept-corrupt");
+    let sandbox = logged_in(&dir, &[]);
+    check_exit(&failing(sandbox.command(&dir, "refresh", &[]), "rename:error=EIO:when=1"), 1);
+    fs::write(dir.path(FILE), b"{\"broken\":true}").unwrap();
+    let input = dir.path("code.txt");
+    fs::write(&input, format!("{}\n", fresh_code(&sandbox))).unwrap();
+    let mut login = sandbox.login_command(&dir, "http://127.0.0.1:3017/", &["--manual"]);
+    login.stdin(fs::File::open(&input).unwrap());
+    let out = run(login);
+    check_exit(&out, 0);
+    check_contains(&out.stderr, "they were moved to", &out);
+    check(read_json(&dir.path(FILE))["code"] == 0, "the login replaced the corrupt file", &out);
+    check(recoveries(&dir).len() == 2, "both copies of the kept answer are still there, named", &out);
+}
+
+/// A hand-made token file without `open_id`: its own kept answer is its seller's.
+#[test]
+fn a_file_without_open_id_installs_its_own_kept_answer() {
+    if strace_missing() {
+        return skip("strace is not installed (tests/support/test-deps.sh installs it)");
+    }
+    let dir = TempDir::new("kept-no-open-id");
+    let sandbox = logged_in(&dir, &[]);
+    let mut saved = read_json(&dir.path(FILE));
+    saved["data"].as_object_mut().unwrap().remove("open_id");
+    fs::write(dir.path(FILE), serde_json::to_string_pretty(&saved).unwrap()).unwrap();
+    check_exit(&failing(sandbox.command(&dir, "refresh", &[]), "rename:error=EIO:when=1"), 1);
+    let out = run(sandbox.command(&dir, "refresh", &[]));
+    check_exit(&out, 0);
+    check_contains(&out.stderr, "installed the newer tokens", &out);
+    check_lacks(&out.stderr, "another seller", &out);
+}
+
+/// Names the tool keeps beside token files are no token files, and a directory where the
+/// reserved file goes is said to be one.
+#[test]
+fn side_file_names_are_refused_as_token_files() {
+    let dir = TempDir::new("kept-names");
+    for name in [".x.json.tmp", "x.json.lock", "x.json.recovered-1700000000", ".x.json.shops"] {
+        let out = run(tool(&dir, &["status", "--token-file", name]));
+        check_exit(&out, 2);
+        check_contains(&out.stderr, "the tool keeps beside a token file", &out);
+    }
+    let sandbox = logged_in(&dir, &[]);
+    fs::create_dir(dir.path(&format!(".{FILE}.tmp"))).unwrap();
+    let out = run(sandbox.command(&dir, "refresh", &[]));
+    check_exit(&out, 1);
+    check_contains(&out.stderr, "is a directory where the tool keeps", &out);
+}
+
+/// A fleet interrupted while files are in flight finishes those (counted as refreshed),
+/// begins no more (counted as stopped), and exits 130; an interrupt is no cover for a
+/// failure, whose status stands.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_fleet_counts_what_it_did_and_begins_no_more() {
+    let dir = TempDir::new("kept-fleet-interrupt");
+    let sandbox = logged_in(&dir, &["--latency", "800ms"]);
+    let files: Vec<String> = (0..6).map(|i| format!("s{i}.json")).collect();
+    for f in &files {
+        fs::copy(dir.path(FILE), dir.path(f)).unwrap();
+    }
+    // Each copy's refresh token is the same one: only the first spend works, the rest need
+    // a login, which is fine here (the test counts, it does not need them refreshed).
+    let requests = sandbox.count("/api/v2/token/refresh");
+    let mut args = vec!["--jobs", "2"];
+    args.extend(files.iter().map(String::as_str));
+    let child = sandbox.command(&dir, "refresh", &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    sandbox.wait_for("/api/v2/token/refresh", requests + 2);
+    std::thread::sleep(Duration::from_millis(200));
+    kill(child.id(), "INT");
+    let out: Out = child.wait_with_output().unwrap().into();
+    check_contains(&out.stdout, "4 not begun (stopped)", &out);
+    check(sandbox.count("/api/v2/token/refresh") == requests + 2, "no more requests", &sandbox.log_out());
+    // One of the two in flight needed a new login (its refresh token was spent by the
+    // other): that status (5) stands.
+    check_exit(&out, 5);
+}
+
+/// Root runs `status` on a token file another user owns while a kept answer waits beside
+/// it: the answer is installed, and the file still belongs to its owner, whose own cron
+/// run then works.
+#[cfg(unix)]
+#[test]
+fn a_kept_answer_installed_by_another_user_keeps_the_files_owner() {
+    use std::os::unix::fs::MetadataExt;
+    if strace_missing() {
+        return skip("strace is not installed (tests/support/test-deps.sh installs it)");
+    }
+    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false);
+    if !is_root {
+        return skip("needs root, to run the owner's refresh as another user");
+    }
+    let dir = TempDir::public("kept-owner");
+    let sandbox = logged_in(&dir, &[]);
+    let tokens = dir.path("tokens");
+    fs::create_dir(&tokens).unwrap();
+    fs::rename(dir.path(FILE), tokens.join(FILE)).unwrap();
+    for p in [&tokens, &tokens.join(FILE)] {
+        std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+    }
+    let file = tokens.join(FILE);
+    let as_owner = || unprivileged(sandbox.command(&dir, "refresh", &["--token-file", file.to_str().unwrap()]), &dir);
+    let owner_run = as_owner();
+    let mut wrapped = Command::new("strace");
+    wrapped.args(["-qq", "-o", "/dev/null", "-e", "inject=rename:error=EIO:when=1"]);
+    wrapped.arg(owner_run.get_program()).args(owner_run.get_args()).current_dir(&dir.0);
+    wrapped.env_clear().envs(owner_run.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
+    check_exit(&run(wrapped), 1);
+    let out = run(tool(&dir, &["status", "--token-file", file.to_str().unwrap()]));
+    check_exit(&out, 0);
+    check_contains(&out.stderr, "installed the newer tokens", &out);
+    check(fs::metadata(&file).unwrap().uid() == 65534, "still the owner's", &out);
+    check_exit(&run(as_owner()), 0);
 }
