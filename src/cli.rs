@@ -264,6 +264,8 @@ impl Args {
         // Options before free arguments: pico-args takes what is left as free.
         let app_key = self.string("--app-key")?;
         let secret_file = self.path("--app-secret-file")?;
+        let password_file = self.path("--etcd-password-file")?;
+        let files_allowed = files == Files::Many;
         let given = match files {
             Files::Many => self.files()?,
             Files::One => Vec::new(),
@@ -275,8 +277,25 @@ impl Args {
                 clean(&flag.display().to_string())
             )));
         }
-        let location = Location::parse(config::token_file(flag).as_os_str())?;
-        let files = given.iter().map(|f| Location::parse(f.as_os_str())).collect::<Result<Vec<_>, _>>()?;
+        let with_password = |l: Location| l.with_password_file(password_file.clone());
+        let location = with_password(Location::parse(config::token_file(flag).as_os_str())?);
+        let mut files = Vec::new();
+        for given in &given {
+            let location = with_password(Location::parse(given.as_os_str())?);
+            match location.is_prefix() {
+                // Every seller under the prefix, as `tokens/*.json` is every file.
+                true => files.extend(location.expand()?),
+                false => files.push(location),
+            }
+        }
+        // `--token-file etcd://h:2379/tiktok/` (or the variable) with a command that takes
+        // many: every seller under it.
+        if files.is_empty() && files_allowed && location.is_prefix() {
+            files = location.expand()?;
+            if files.is_empty() {
+                return Err(Error::Usage(format!("no sellers under `{}` yet", location.shown())));
+            }
+        }
         Ok(TokenOptions { app_key, secret_file, location, files, lock_wait })
     }
 

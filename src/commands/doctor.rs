@@ -19,6 +19,7 @@ use crate::config::{self, ENV_API_BASE, ENV_APP_KEY, ENV_AUTH_BASE, ENV_SERVICE_
 use crate::error::Error;
 use crate::open_api::Client;
 use crate::store::Home;
+use crate::store::etcd::Level;
 use crate::token_response::TokenResponse;
 use crate::url::HttpUrl;
 use crate::{expiry, http};
@@ -130,6 +131,14 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     let mut report = Report::default();
     let app = configuration(opts, &mut report);
     redirect(opts, &mut report);
+    for (what, level, seen) in opts.tokens.location.health() {
+        let status = match level {
+            Level::Ok => Status::Ok,
+            Level::Warn => Status::Warn,
+            Level::Fail => Status::Fail,
+        };
+        report.add(&what, status, seen);
+    }
     let tokens = token_file(opts, &mut report);
     let region = tokens.as_ref().map(|t| t.region().unwrap_or("").to_string());
     match http::agent() {

@@ -36,7 +36,7 @@ pub const LOCK_WAIT: i64 = 30;
 /// `login`, or `login --recover FILE`.
 pub enum Options {
     SignIn(Box<LoginOptions>),
-    Recover(RecoverOptions),
+    Recover(Box<RecoverOptions>),
 }
 
 pub struct LoginOptions {
@@ -70,7 +70,7 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
     let replace = if args.flag("--replace") { Replace::AnySeller } else { Replace::SameSeller };
     if let Some(from) = args.path("--recover")? {
         let tokens = args.token_options(Some(LOCK_WAIT), Files::One)?;
-        return Ok(Options::Recover(RecoverOptions { from, tokens, json, replace }));
+        return Ok(Options::Recover(Box::new(RecoverOptions { from, tokens, json, replace })));
     }
     let port = args.port()?;
     let timeout = args.duration("--timeout")?.unwrap_or(if manual { MANUAL_TIMEOUT } else { TIMEOUT });

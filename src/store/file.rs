@@ -310,7 +310,7 @@ impl Place for FileHome {
         Ok(self.recovery_files()?.into_iter().map(|p| self.kept_at(p, false)).collect())
     }
 
-    fn reserve(&self, _held: &dyn Held, saved_len: usize) -> Result<Box<dyn Slot + '_>, Error> {
+    fn reserve<'a>(&'a self, _held: &'a dyn Held, saved_len: usize) -> Result<Box<dyn Slot + 'a>, Error> {
         let size = (saved_len as u64).saturating_mul(2).max(MIN_RESERVE);
         let reserved = self.reserved_path();
         let handle = create_new_private(&reserved)

@@ -28,7 +28,9 @@
 //! exists nowhere is "sign in again" (exit 5), and a refused refresh token while one is
 //! kept beside names it instead.
 
+pub mod etcd;
 pub mod file;
+pub mod gateway;
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
@@ -44,12 +46,46 @@ use crate::{expiry, interrupt};
 #[derive(Clone, Debug)]
 pub enum Location {
     File(PathBuf),
+    Etcd(etcd::EtcdUrl),
 }
 
 impl Location {
-    /// A `--token-file`, `TIKTOK_SHOP_TOKEN_FILE` or `FILE` value.
+    /// A `--token-file`, `TIKTOK_SHOP_TOKEN_FILE` or `FILE` value: `etcd://...` or
+    /// `etcd+https://...` is a store location, anything else a file path.
     pub fn parse(value: &OsStr) -> Result<Location, Error> {
-        Ok(Location::File(PathBuf::from(value)))
+        match value.to_str().map(etcd::EtcdUrl::parse).transpose()?.flatten() {
+            Some(url) => Ok(Location::Etcd(url)),
+            None => Ok(Location::File(PathBuf::from(value))),
+        }
+    }
+
+    /// `--etcd-password-file`, for an etcd location.
+    pub fn with_password_file(self, file: Option<PathBuf>) -> Location {
+        match self {
+            Location::Etcd(url) => Location::Etcd(etcd::EtcdUrl { password_file: file, ..url }),
+            other => other,
+        }
+    }
+
+    /// `doctor`'s checks of the store behind the location (none for a file).
+    pub fn health(&self) -> Vec<(String, etcd::Level, String)> {
+        match self {
+            Location::Etcd(url) => etcd::check(url),
+            Location::File(_) => Vec::new(),
+        }
+    }
+
+    /// Whether this names every seller under a prefix (`etcd://h:2379/tiktok/`).
+    pub fn is_prefix(&self) -> bool {
+        matches!(self, Location::Etcd(url) if url.name.is_none())
+    }
+
+    /// The sellers a prefix names (itself, for anything else).
+    pub fn expand(&self) -> Result<Vec<Location>, Error> {
+        match self {
+            Location::Etcd(url) if url.name.is_none() => Ok(url.sellers()?.into_iter().map(Location::Etcd).collect()),
+            other => Ok(vec![other.clone()]),
+        }
     }
 
     /// What the location is when it is not a place for tokens (`directory`, `FIFO (named
@@ -59,6 +95,7 @@ impl Location {
             Location::File(path) => {
                 std::fs::metadata(path).ok().map(|m| files::kind_of(&m).trim_start_matches("a ").to_string())
             }
+            Location::Etcd(_) => None,
         }
     }
 
@@ -66,6 +103,7 @@ impl Location {
     pub fn shown(&self) -> String {
         match self {
             Location::File(path) => crate::secret::shown(path),
+            Location::Etcd(url) => url.shown(),
         }
     }
 }
@@ -108,7 +146,7 @@ trait Place {
     /// The recovery places, read (only asked when `something_kept`, or for a refused
     /// refresh token); an error when they cannot be looked at.
     fn kept(&self) -> Result<Vec<Kept>, Error>;
-    fn reserve(&self, held: &dyn Held, saved_len: usize) -> Result<Box<dyn Slot + '_>, Error>;
+    fn reserve<'a>(&'a self, held: &'a dyn Held, saved_len: usize) -> Result<Box<dyn Slot + 'a>, Error>;
     /// Makes a kept answer the saved one, and removes it (and the reserved place).
     fn install(&self, held: &dyn Held, kept: &Kept, saved_len: usize) -> Result<(), Error>;
     fn discard(&self, held: &dyn Held, kept: &Kept) -> Result<(), Error>;
@@ -126,6 +164,13 @@ trait Place {
 trait Held {
     /// `Ok` while the lock is still this run's (an etcd lease can run out).
     fn still_held(&self) -> Result<(), Error>;
+    /// The lock key and its create revision, for stores whose writes check they still hold
+    /// it (etcd); `None` where the lock cannot be lost while the process lives (a file).
+    fn fence(&self) -> Option<(String, i64)> {
+        None
+    }
+    /// Notes that the lock was just seen to be this run's (a fenced write went through).
+    fn confirm(&self) {}
 }
 
 /// The reserved place, under the lock.
@@ -202,12 +247,14 @@ impl Fit {
 /// The seller's shop list, cached beside the tokens (a dot-file, a dot-key).
 pub enum Cache {
     File(PathBuf),
+    Etcd(std::sync::Arc<gateway::Gateway>, String),
 }
 
 impl Cache {
     pub fn read(&self) -> Option<Vec<u8>> {
         match self {
             Cache::File(path) => files::read_capped(path).ok().flatten(),
+            Cache::Etcd(gateway, key) => etcd::cache_read(gateway, key),
         }
     }
 
@@ -217,6 +264,7 @@ impl Cache {
             Cache::File(path) => {
                 let _ = files::replace_private(path, bytes);
             }
+            Cache::Etcd(gateway, key) => etcd::cache_write(gateway, key, bytes),
         }
     }
 }
@@ -232,6 +280,7 @@ impl Home {
     pub fn open(location: &Location) -> Result<Home, Error> {
         let place: Box<dyn Place> = match location {
             Location::File(path) => Box::new(file::FileHome::new(path)?),
+            Location::Etcd(url) => Box::new(etcd::EtcdHome::new(url)?),
         };
         Ok(Home { place })
     }
