@@ -86,11 +86,8 @@ impl EtcdUrl {
         }
         let members: Vec<String> = hosts.split(',').map(str::trim).map(str::to_string).collect();
         for member in &members {
-            let port = member.rsplit_once(':').map(|(_, p)| p);
-            if member.is_empty()
-                || port.is_none_or(|p| p.parse::<u16>().is_err())
-                || member.contains(char::is_whitespace)
-            {
+            let bad_port = member.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err());
+            if bad_port || member.contains(char::is_whitespace) {
                 return Err(bad(&format!("has the member `{}`, which is not HOST:PORT", clean(member))));
             }
         }
