@@ -42,6 +42,7 @@ COMMANDS:
     doctor     check configuration, clock, network and token, one line each
     sandbox    a local stand-in for TikTok Shop (authorization, Open API, webhooks)
     webhook    verify a delivery's signature, send a signed test delivery, manage subscriptions
+    copy       sellers' tokens between token files and an etcd store
 
 OPTIONS:
     -h, --help       this text; `tiktok-shop-auth <COMMAND> --help` for a command
@@ -52,6 +53,9 @@ CONFIGURATION (flag, then environment variable, then default):
     --app-secret-file PATH    {ENV_APP_SECRET} (the secret itself; never a flag value)
     --service-id ID           {ENV_SERVICE_ID}
     --token-file PATH         {ENV_TOKEN_FILE:<28} [default: {DEFAULT_TOKEN_FILE}]
+                              (or etcd://HOST:PORT[,...]/PREFIX/NAME: the tokens in an etcd cluster)
+    --etcd-password-file PATH TIKTOK_SHOP_ETCD_PASSWORD    (with TIKTOK_SHOP_ETCD_USER; TLS: TIKTOK_SHOP_ETCD_CA,
+                              TIKTOK_SHOP_ETCD_CERT, TIKTOK_SHOP_ETCD_KEY)
     --authorize-url URL       {ENV_AUTHORIZE_URL:<28} [default: {DEFAULT_AUTHORIZE_URL}]
     --auth-base URL           {ENV_AUTH_BASE:<28} [default: {DEFAULT_AUTH_BASE}]
     --api-base URL            {ENV_API_BASE:<28} [default: {DEFAULT_API_BASE}]
@@ -69,7 +73,11 @@ EXIT STATUS:
 
 /// The `[env: ..., default: ...]` of the token file, as every command's `--help` shows it.
 pub fn token_file_doc() -> String {
-    format!("[env: {}, default: {}]", config::ENV_TOKEN_FILE, config::DEFAULT_TOKEN_FILE)
+    format!(
+        "[env: {}, default: {}; or etcd://HOST:PORT[,...]/PREFIX/NAME]",
+        config::ENV_TOKEN_FILE,
+        config::DEFAULT_TOKEN_FILE
+    )
 }
 
 /// The `[env: ..., default: ...]` of the auth base.

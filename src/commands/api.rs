@@ -149,6 +149,7 @@ OPTIONS:
     --app-key KEY             [env: TIKTOK_SHOP_APP_KEY]
     --app-secret-file PATH    [env: TIKTOK_SHOP_APP_SECRET holds the secret itself]
     --token-file PATH         {token_file}
+    --etcd-password-file PATH the etcd user's password, for an etcd:// location [env: TIKTOK_SHOP_ETCD_PASSWORD]
     --api-base URL            {api_base}
     --auth-base URL           for the refresh {auth_base}
     --lock-wait DURATION      how long to wait for the token file's lock to refresh [default: {lock_wait}]

@@ -116,7 +116,7 @@ granted scopes. It never spends a code or a refresh token, and never refreshes.
 
 OPTIONS:
     --json                    the checks as a JSON array
-    --app-key, --app-secret-file, --service-id, --token-file, --authorize-url, --auth-base,
+    --app-key, --app-secret-file, --service-id, --token-file, --etcd-password-file, --authorize-url, --auth-base,
     --api-base, --redirect-url, --port: as for login (and their environment variables)
     -h, --help                this text
 

@@ -121,6 +121,7 @@ OPTIONS:
     --service-id ID           the app's service id     [env: TIKTOK_SHOP_SERVICE_ID]
                               (not needed when --authorize-url already has service_id)
     --token-file PATH         where to save            {token_file}
+    --etcd-password-file PATH the etcd user's password, for an etcd:// location [env: TIKTOK_SHOP_ETCD_PASSWORD]
     --authorize-url URL       authorization page, or the whole link copied from Partner Center
                               [env: TIKTOK_SHOP_AUTHORIZE_URL, default: {authorize};
                                US sellers: https://services.us.tiktokshop.com/open/authorize]

@@ -44,6 +44,7 @@ OPTIONS:
     --app-key KEY             [env: TIKTOK_SHOP_APP_KEY]
     --app-secret-file PATH    [env: TIKTOK_SHOP_APP_SECRET holds the secret itself]
     --token-file PATH         {token_file}
+    --etcd-password-file PATH the etcd user's password, for an etcd:// location [env: TIKTOK_SHOP_ETCD_PASSWORD]
     --api-base URL            {api_base}
     --json                    the shops as a JSON array
     -h, --help                this text

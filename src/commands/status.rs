@@ -49,6 +49,7 @@ expired {skew} s before its stated expiry, to allow for clock skew.
 
 OPTIONS:
     --token-file PATH   {token_file}
+    --etcd-password-file PATHthe etcd user's password, for an etcd:// location [env: TIKTOK_SHOP_ETCD_PASSWORD]
     --json              one JSON object on stdout
     -h, --help          this text
 
@@ -85,6 +86,7 @@ before its stated expiry, to allow for clock skew.
 
 OPTIONS:
     --token-file PATH   {token_file}
+    --etcd-password-file PATHthe etcd user's password, for an etcd:// location [env: TIKTOK_SHOP_ETCD_PASSWORD]
     -h, --help          this text
 
 EXIT STATUS:
