@@ -65,7 +65,7 @@ EXIT STATUS:
 }
 
 /// What copying one seller came to.
-enum Copied {
+enum Outcome {
     Copied,
     AlreadyThere,
     OtherSeller,
@@ -79,19 +79,19 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         let dest = destination(source, &opts.dest, opts.sources.len())?;
         let (from, to) = (source.shown(), dest.shown());
         match copy_one(source, &dest, opts) {
-            Ok(Copied::Copied) => {
+            Ok(Outcome::Copied) => {
                 done += 1;
                 if !opts.quiet {
                     outln!("{from} -> {to}: copied");
                 }
             }
-            Ok(Copied::AlreadyThere) => {
+            Ok(Outcome::AlreadyThere) => {
                 done += 1;
                 if !opts.quiet {
                     outln!("{from} -> {to}: already holds these or newer tokens of the seller; left as it is");
                 }
             }
-            Ok(Copied::OtherSeller) => {
+            Ok(Outcome::OtherSeller) => {
                 failed += 1;
                 noteln!("{from} -> {to}: not copied: the destination holds another seller's tokens");
             }
@@ -144,7 +144,7 @@ fn destination(source: &Location, dest: &Location, sources: usize) -> Result<Loc
     }
 }
 
-fn copy_one(source: &Location, dest: &Location, opts: &Options) -> Result<Copied, Error> {
+fn copy_one(source: &Location, dest: &Location, opts: &Options) -> Result<Outcome, Error> {
     let (from, to) = (Home::open(source)?, Home::open(dest)?);
     if from.id() == to.id() {
         return Err(Error::Usage(format!("`{}` and `{}` are the same", source.shown(), dest.shown())));
@@ -157,14 +157,14 @@ fn copy_one(source: &Location, dest: &Location, opts: &Options) -> Result<Copied
         Ok(there)
             if !there.open_id().is_empty() && !tokens.open_id().is_empty() && there.open_id() != tokens.open_id() =>
         {
-            return Ok(Copied::OtherSeller);
+            return Ok(Outcome::OtherSeller);
         }
         Ok(there) if there.tokens.same_as(&tokens.tokens) || !tokens.tokens.is_newer_than(&there.tokens, false) => {
-            return Ok(Copied::AlreadyThere);
+            return Ok(Outcome::AlreadyThere);
         }
         Ok(_) | Err(Error::NeedLogin(_)) => {}
         Err(e) => return Err(e),
     }
     to_guard.reserve()?.install(&tokens)?;
-    Ok(Copied::Copied)
+    Ok(Outcome::Copied)
 }
