@@ -304,7 +304,7 @@ impl Args {
                 return Err(Error::Usage(format!("no sellers under `{}` yet", location.shown())));
             }
         }
-        Ok(TokenOptions { app_key, secret_file, location, files, lock_wait })
+        Ok(TokenOptions { app_key, secret_file, location, files, lock_wait, password_file })
     }
 
     /// The free arguments (token files for `refresh tokens/*.json`, METHOD and PATH for
@@ -371,6 +371,8 @@ pub struct TokenOptions {
     pub files: Vec<Location>,
     /// How long to wait for another run holding the lock.
     pub lock_wait: Duration,
+    /// `--etcd-password-file`, for etcd locations.
+    pub password_file: Option<PathBuf>,
 }
 
 impl TokenOptions {
@@ -384,6 +386,11 @@ impl TokenOptions {
         let given =
             self.secret_file.is_some() || std::env::var_os(config::ENV_APP_SECRET).is_some_and(|v| !v.is_empty());
         if given { self.app().map(Some) } else { Ok(None) }
+    }
+
+    /// `--etcd-password-file`, for a location the command reads itself (`copy`).
+    pub fn secret_file_for_etcd(&self) -> Option<PathBuf> {
+        self.password_file.clone()
     }
 
     /// The app key, from the flag or its variable.

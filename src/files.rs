@@ -36,14 +36,14 @@ pub fn create_new_private(path: &Path) -> io::Result<File> {
     options.open(path)
 }
 
-/// Writes `bytes` to `path` through a new private file beside it and a rename (best
-/// effort: the temporary file is removed when anything fails).
+/// Writes `bytes` to `path` through a new private file beside it, flushed, and a rename
+/// (the temporary file is removed when anything fails).
 pub fn replace_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut temp = path.as_os_str().to_owned();
     temp.push(format!(".{}.new", std::process::id()));
     let temp = std::path::PathBuf::from(temp);
     let written = create_new_private(&temp)
-        .and_then(|mut f| io::Write::write_all(&mut f, bytes))
+        .and_then(|mut f| io::Write::write_all(&mut f, bytes).and_then(|()| f.sync_all()))
         .and_then(|()| fs::rename(&temp, path));
     if written.is_err() {
         let _ = fs::remove_file(&temp);

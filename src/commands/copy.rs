@@ -21,15 +21,24 @@ pub struct Options {
 
 pub fn parse(args: &mut Args) -> Result<Options, Error> {
     let quiet = args.flag(["-q", "--quiet"]);
-    let mut tokens = args.token_options(Some(LOCK_WAIT), Files::Many)?;
-    let mut all = std::mem::take(&mut tokens.files);
-    let (Some(dest), false) = (all.pop(), all.is_empty()) else {
+    let tokens = args.token_options(Some(LOCK_WAIT), Files::One)?;
+    // The free arguments: the sources (a prefix is every seller under it), then DEST as given.
+    let mut all = Vec::new();
+    for given in args.files()? {
+        all.push(Location::parse(given.as_os_str())?.with_password_file(tokens.secret_file_for_etcd()));
+    }
+    let dest = all.pop();
+    let mut sources = Vec::new();
+    for source in all {
+        sources.extend(source.expand()?);
+    }
+    let (Some(dest), false) = (dest, sources.is_empty()) else {
         return Err(Error::Usage(
             "copy needs at least one source and a destination: `tiktok-shop-auth copy SRC... DEST`; see `tiktok-shop-auth copy --help`"
                 .into(),
         ));
     };
-    Ok(Options { sources: all, dest, tokens, quiet })
+    Ok(Options { sources, dest, tokens, quiet })
 }
 
 pub fn help() -> String {

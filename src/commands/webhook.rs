@@ -104,7 +104,7 @@ const MAX_BODY: u64 = 16 * 1024 * 1024;
 pub enum Options {
     Verify(VerifyOptions),
     Send(SendOptions),
-    Manage(ManageOptions),
+    Manage(Box<ManageOptions>),
 }
 
 /// `list`, `subscribe` and `unsubscribe`: one shop's subscriptions through the Events API.
@@ -142,7 +142,9 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
         Some("verify") => parse_verify(args).map(Options::Verify),
         Some("send") => parse_send(args).map(Options::Send),
         Some("help") => Err(Error::Usage("webhook: for its help, run `tiktok-shop-auth webhook --help`".into())),
-        Some(sub @ ("list" | "subscribe" | "unsubscribe")) => parse_manage(sub, args).map(Options::Manage),
+        Some(sub @ ("list" | "subscribe" | "unsubscribe")) => {
+            parse_manage(sub, args).map(|o| Options::Manage(Box::new(o)))
+        }
         Some(other) => Err(Error::Usage(format!(
             "webhook: unknown subcommand `{}`; it is {SUBCOMMANDS} (see `tiktok-shop-auth webhook --help`)",
             clean(other)

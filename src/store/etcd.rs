@@ -216,6 +216,9 @@ pub struct EtcdHome {
     tmp_key: String,
     recovered_prefix: String,
     shops_key: String,
+    /// Where an answer goes when no member takes it: a file of one fixed name in the
+    /// current directory, so the next run started there finds it with one `stat`.
+    local: PathBuf,
     /// The token, reserved and recovery keys as last read (one round trip for all three),
     /// until this run writes.
     snapshot: Mutex<Option<Snapshot>>,
@@ -245,6 +248,7 @@ impl EtcdHome {
             tmp_key: format!("{p}/.{name}.tmp"),
             recovered_prefix: format!("{p}/.{name}.recovered-"),
             shops_key: format!("{p}/.{name}.shops"),
+            local: PathBuf::from(format!(".{}.{name}.etcd-kept", p.replace('/', "_"))),
             url: url.clone(),
             snapshot: Mutex::new(None),
         })
@@ -429,7 +433,7 @@ impl Place for EtcdHome {
     }
 
     fn something_kept(&self) -> bool {
-        self.snapshot().is_ok_and(|s| s.tmp.is_some() || !s.recovered.is_empty())
+        self.snapshot().is_ok_and(|s| s.tmp.is_some() || !s.recovered.is_empty()) || self.local.exists()
     }
 
     fn reserved(&self) -> Kept {
@@ -446,7 +450,18 @@ impl Place for EtcdHome {
     }
 
     fn kept(&self) -> Result<Vec<Kept>, Error> {
-        Ok(self.snapshot()?.recovered.iter().map(|kv| self.kept_of(kv, false)).collect())
+        let mut kept: Vec<Kept> = self.snapshot()?.recovered.iter().map(|kv| self.kept_of(kv, false)).collect();
+        if let Ok(Some(bytes)) = crate::files::read_capped(&self.local) {
+            kept.push(Kept {
+                shown: crate::secret::shown(&self.local),
+                answer: TokenResponse::parse(&bytes).ok(),
+                // Written when the cluster could not be: after whatever it holds.
+                stamp: Stamp(u128::MAX),
+                reserved: false,
+                place: KeptRef::Path(self.local.clone()),
+            });
+        }
+        Ok(kept)
     }
 
     fn reserve<'a>(&'a self, held: &'a dyn Held, _saved_len: usize) -> Result<Box<dyn Slot + 'a>, Error> {
@@ -480,12 +495,30 @@ impl Place for EtcdHome {
             kept: RefCell::new(None),
             elsewhere: RefCell::new(None),
             keep: false,
+            taken_over: false,
         }))
     }
 
     fn install(&self, held: &dyn Held, kept: &Kept, _saved_len: usize) -> Result<(), Error> {
         let answer = kept.answer.as_ref().ok_or_else(|| Error::Local("an incomplete answer".into()))?;
         let text = pretty(&answer.bytes);
+        if let KeptRef::Path(path) = &kept.place {
+            // The local file: into the tokens key (fenced, the reserved key cleared with
+            // it), then the file goes.
+            let token = self.key.clone();
+            let applied = |home: &EtcdHome| Ok(home.value_of(&token)?.is_some_and(|kv| kv.value == text));
+            let (mut compare, mut ops) = (Vec::new(), vec![Op::put(&self.key, &text)]);
+            if let Some(tmp) = self.snapshot()?.tmp {
+                compare.push(Compare::Modified(self.tmp_key.clone(), tmp.mod_revision));
+                ops.push(Op::Delete(self.tmp_key.clone()));
+            }
+            return match self.fenced(held, &compare, &ops, "the install of a kept answer", &applied)? {
+                Written::Done(_) => {
+                    std::fs::remove_file(path).map_err(|e| Error::file("remove the kept answer", path, e))
+                }
+                _ => Err(self.lost()),
+            };
+        }
         let (key, revision) = EtcdHome::key_of(kept)?;
         let mut compare = vec![Compare::Modified(key.to_string(), revision)];
         let mut ops = vec![Op::put(&self.key, &text), Op::Delete(key.to_string())];
@@ -507,6 +540,14 @@ impl Place for EtcdHome {
     }
 
     fn discard(&self, held: &dyn Held, kept: &Kept) -> Result<(), Error> {
+        if let KeptRef::Path(path) = &kept.place {
+            return match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(Error::file("remove the kept answer", path, e))
+                }
+                _ => Ok(()),
+            };
+        }
         let (key, revision) = EtcdHome::key_of(kept)?;
         if revision == 0 {
             return Ok(());
@@ -575,41 +616,7 @@ impl<'a> EtcdLock<'a> {
         let ttl = lease_ttl();
         let gateway = &home.gateway;
         let lease = gateway.grant(ttl).map_err(|f| f.into_error(&format!("a lease for `{}`", home.shown_key(key))))?;
-        let id = write_id();
-        let value = json!({ "holder": id, "pid": std::process::id(), "host": hostname() }).to_string().into_bytes();
-        let put = [Op::Put { key: key.to_string(), value: value.clone(), lease }];
-        let deadline = Instant::now() + wait;
-        let revision = loop {
-            match gateway.txn(&[Compare::Created(key.to_string(), 0)], &put, &[Op::Get(key.to_string())], Kind::Write) {
-                Ok(answer) if answer.succeeded => break answer.revision,
-                Ok(answer) => {
-                    if Instant::now() >= deadline {
-                        gateway.revoke(lease);
-                        let holder = answer.ranges.first().and_then(|r| r.first()).map(|kv| holder_of(&kv.value));
-                        return Err(Error::Local(format!(
-                            "{who} has held the lock `{}`{} for over {} s, so nothing was spent; try again, or raise \
-                             --lock-wait (a holder that died lets go within {ttl} s, when its lease ends)",
-                            home.shown_key(key),
-                            holder.unwrap_or_default(),
-                            wait.as_secs()
-                        )));
-                    }
-                    let jitter = u64::from(id.as_bytes()[0] % 50);
-                    std::thread::sleep(Duration::from_millis(50 + jitter));
-                }
-                Err(Failure::Unknown(_)) => {
-                    if let Ok(Some(kv)) = home.value_of(key)
-                        && kv.value == value
-                    {
-                        break kv.create_revision;
-                    }
-                }
-                Err(f) => {
-                    gateway.revoke(lease);
-                    return Err(f.into_error(&format!("the lock `{}`", home.shown_key(key))));
-                }
-            }
-        };
+        // Kept alive from now on: a wait for a busy lock may outlast the lease.
         let state = Arc::new(LeaseState {
             alive: AtomicBool::new(true),
             confirmed: Mutex::new(Instant::now()),
@@ -629,7 +636,50 @@ impl<'a> EtcdLock<'a> {
                 return Err(Error::Local(format!("cannot start the thread that keeps the etcd lease alive: {e}")));
             }
         };
-        Ok(EtcdLock { home, key: key.to_string(), revision, lease, state, thread })
+        let mut lock = EtcdLock { home, key: key.to_string(), revision: 0, lease, state, thread };
+        let id = write_id();
+        let value = json!({ "holder": id, "pid": std::process::id(), "host": hostname() }).to_string().into_bytes();
+        let put = [Op::Put { key: key.to_string(), value: value.clone(), lease }];
+        let deadline = Instant::now() + wait;
+        let mut unclear = 0;
+        let revision = loop {
+            match gateway.txn(&[Compare::Created(key.to_string(), 0)], &put, &[Op::Get(key.to_string())], Kind::Write) {
+                Ok(answer) if answer.succeeded => break answer.revision,
+                Ok(answer) => {
+                    if Instant::now() >= deadline {
+                        let holder = answer.ranges.first().and_then(|r| r.first()).map(|kv| holder_of(&kv.value));
+                        return Err(Error::Local(format!(
+                            "{who} has held the lock `{}`{} for over {} s, so nothing was spent; try again, or raise \
+                             --lock-wait (a holder that died lets go within {ttl} s, when its lease ends)",
+                            home.shown_key(key),
+                            holder.unwrap_or_default(),
+                            wait.as_secs()
+                        )));
+                    }
+                    let jitter = u64::from(id.as_bytes()[0] % 50);
+                    std::thread::sleep(Duration::from_millis(50 + jitter));
+                }
+                Err(Failure::Unknown(why)) => {
+                    if let Ok(Some(kv)) = home.value_of(key)
+                        && kv.value == value
+                    {
+                        break kv.create_revision;
+                    }
+                    // A cluster that cannot decide (no leader, no quorum) is not a busy lock:
+                    // waiting for it holds the whole fleet up; say so.
+                    unclear += 1;
+                    if unclear >= 2 {
+                        return Err(Failure::Unknown(why).into_error(&format!("the lock `{}`", home.shown_key(key))));
+                    }
+                }
+                Err(f) => {
+                    return Err(f.into_error(&format!("the lock `{}`", home.shown_key(key))));
+                }
+            }
+        };
+        lock.revision = revision;
+        lock.confirm();
+        Ok(lock)
     }
 }
 
@@ -735,6 +785,8 @@ struct EtcdSlot<'a> {
     elsewhere: RefCell<Option<String>>,
     /// Saved, or kept as the only copy of an answer: not to be removed.
     keep: bool,
+    /// Another run took the reservation over with this run's answer in it (see `save`).
+    taken_over: bool,
 }
 
 impl EtcdSlot<'_> {
@@ -816,16 +868,27 @@ impl Slot for EtcdSlot<'_> {
                 );
                 Ok(())
             }
-            Written::Lost => Err(self.home.lost()),
-            Written::Changed => Err(Error::Local(format!(
-                "`{}` was changed by another run (this run lost the lock while its answer was on the way)",
-                self.home.shown_key(&tmp)
-            ))),
+            // The answer was in the reserved key and another run took that over: a holder
+            // removes a complete answer there only by installing it (or when it already
+            // holds newer tokens), so nothing is lost and there is nothing more to keep.
+            _ if self.kept.borrow().is_some() => {
+                self.taken_over = true;
+                Err(Error::Local(format!(
+                    "{}; another run took the lock over and installed the answer this run had kept in `{}`, so \
+                     nothing is lost",
+                    self.home.lost().to_string().trim_end_matches(", so nothing more was written"),
+                    self.home.shown_key(&tmp)
+                )))
+            }
+            Written::Lost | Written::Changed => Err(self.home.lost()),
         }
     }
 
     fn recover_or_lose(&mut self, answer: &TokenResponse, cause: Error) -> Error {
         let home = self.home;
+        if self.taken_over {
+            return cause;
+        }
         if let Some(aside) = self.elsewhere.borrow().clone() {
             return Error::Unsaved { cause: cause.to_string(), recovery: aside };
         }
@@ -839,15 +902,14 @@ impl Slot for EtcdSlot<'_> {
             Ok(aside) => return Error::Unsaved { cause: cause.to_string(), recovery: aside },
             Err(e) => e.to_string(),
         };
-        // No member takes it: a local file, which `login --recover FILE` installs.
-        let local =
-            PathBuf::from(format!("{}.recovered-{}", home.url.name.as_deref().unwrap_or("tokens"), expiry::now()));
-        let written = crate::files::create_new_private(&local)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, &text).and_then(|()| f.sync_all()));
-        match written {
+        // No member takes it: the local file, which the next run started in this directory
+        // installs (or `login --recover FILE` from anywhere).
+        let local = &home.local;
+        match crate::files::replace_private(local, &text) {
             Ok(()) => Error::Local(format!(
-                "{cause}; no etcd member took the answer either ({why}): it was saved to the local file `{}` instead: \
-                 install it with `tiktok-shop-auth login --recover {} --token-file {}` once the cluster answers",
+                "{cause}; no etcd member took the answer either ({why}): it was kept in the local file `{}`, which the \
+                 next run started in this directory installs once the cluster answers (or, from elsewhere: \
+                 `tiktok-shop-auth login --recover {} --token-file {}`)",
                 local.display(),
                 local.display(),
                 home.url.shown()

@@ -47,9 +47,13 @@ impl Failure {
     /// As an error of the tool, naming `what` was being done.
     pub fn into_error(self, what: &str) -> Error {
         match self {
-            Failure::Refused { status, message } if status == 401 || status == 403 => Error::Usage(format!(
-                "etcd refused {what}: {message} (HTTP {status}; check TIKTOK_SHOP_ETCD_USER and the password)"
-            )),
+            Failure::Refused { status, message }
+                if status == 401 || status == 403 || message.contains("authentication failed") =>
+            {
+                Error::Usage(format!(
+                    "etcd refused {what}: {message} (HTTP {status}; check TIKTOK_SHOP_ETCD_USER and the password)"
+                ))
+            }
             Failure::Refused { status, message } => {
                 Error::Network(format!("etcd refused {what}: {message} (HTTP {status})"))
             }
@@ -480,8 +484,8 @@ pub fn agent(tls: Option<&TlsFiles>) -> Result<ureq::Agent, Error> {
         .tls_config(config.build())
         .http_status_as_error(false)
         .max_redirects(0)
-        .timeout_connect(Some(Duration::from_secs(2)))
-        .timeout_global(Some(Duration::from_secs(6)))
+        .timeout_connect(Some(Duration::from_secs(1)))
+        .timeout_global(Some(Duration::from_secs(3)))
         .proxy(None)
         .user_agent(concat!("tiktok-shop-auth/", env!("CARGO_PKG_VERSION")))
         .build()

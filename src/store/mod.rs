@@ -407,6 +407,11 @@ impl Guard<'_> {
             Err(Error::TikTok(api)) if crate::token_response::refresh_token_refused(api.code) => api,
             other => return other,
         };
+        // A run that lost its lock (paused past an etcd lease) spent a token another run
+        // had already spent: that is the news, not "sign in again".
+        if let Err(lost) = self.held.still_held() {
+            return Err(Error::Local(format!("{api}: {lost}")));
+        }
         // Another seller's kept answers cannot be this refresh token's successor: only the
         // seller's own (or undecided ones) are named instead of "sign in again".
         let saved_now = self.home.place.read_saved().ok();
@@ -555,9 +560,10 @@ pub struct Room<'a> {
 impl Room<'_> {
     /// Keeps an answer, as received, the moment it arrives (once: later calls do nothing):
     /// from then on a run killed before the save leaves it for the next run to install.
-    /// Only JSON is kept; anything else is not an answer.
+    /// Only a complete token response is kept: an error, a proxy's page, half an answer is
+    /// nothing to install.
     pub fn keep(&self, answer: &[u8]) {
-        if serde_json::from_slice::<serde_json::Value>(answer).is_ok() {
+        if TokenResponse::parse(answer).is_ok_and(|r| r.json["code"] == 0) {
             self.slot.keep(answer);
         }
     }

@@ -7,6 +7,7 @@ mod api;
 mod cli;
 mod crash;
 mod doctor;
+mod etcd;
 mod fleet;
 mod kept;
 mod layout;

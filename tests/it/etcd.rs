@@ -1,0 +1,705 @@
+//! The etcd store against real etcd (Debian's `etcd-server`, installed by
+//! `tests/support/test-deps.sh`): a three-member cluster on free loopback ports, short
+//! heartbeat and election timeouts, members killed and restarted, a lock holder stopped
+//! past its lease, several tool processes in different directories at once. Each test
+//! starts its own cluster and stops it; a watchdog shell beside each member ends it if the
+//! test process dies first, so no etcd outlives the tests.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::*;
+
+fn etcd_missing() -> bool {
+    Command::new("etcd").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err()
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind")).collect();
+    listeners.iter().map(|l| l.local_addr().expect("addr").port()).collect()
+}
+
+struct Member {
+    args: Vec<String>,
+    client: u16,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+/// A cluster of etcd members on loopback, stopped when dropped.
+pub struct Cluster {
+    members: Vec<Member>,
+}
+
+impl Cluster {
+    pub fn start(dir: &TempDir, n: usize) -> Cluster {
+        let ports = free_ports(2 * n);
+        let peers: Vec<String> = (0..n).map(|i| format!("m{i}=http://127.0.0.1:{}", ports[n + i])).collect();
+        let members = (0..n)
+            .map(|i| {
+                let (client, peer) = (ports[i], ports[n + i]);
+                let data = dir.path(&format!("etcd-m{i}"));
+                let args: Vec<String> = [
+                    "--name".to_string(),
+                    format!("m{i}"),
+                    "--data-dir".into(),
+                    data.display().to_string(),
+                    "--listen-client-urls".into(),
+                    format!("http://127.0.0.1:{client}"),
+                    "--advertise-client-urls".into(),
+                    format!("http://127.0.0.1:{client}"),
+                    "--listen-peer-urls".into(),
+                    format!("http://127.0.0.1:{peer}"),
+                    "--initial-advertise-peer-urls".into(),
+                    format!("http://127.0.0.1:{peer}"),
+                    "--initial-cluster".into(),
+                    peers.join(","),
+                    "--initial-cluster-state".into(),
+                    "new".into(),
+                    "--heartbeat-interval".into(),
+                    "20".into(),
+                    "--election-timeout".into(),
+                    "200".into(),
+                ]
+                .into();
+                Member { args, client, child: None, log: dir.path(&format!("etcd-m{i}.log")) }
+            })
+            .collect();
+        let mut cluster = Cluster { members };
+        for i in 0..n {
+            cluster.spawn(i);
+        }
+        cluster.wait_healthy(&(0..n).collect::<Vec<_>>());
+        cluster
+    }
+
+    /// The member under a watchdog shell: it ends etcd when told to (TERM) or when the
+    /// test process is gone.
+    fn spawn(&mut self, i: usize) {
+        let member = &mut self.members[i];
+        let script = r#"etcd "$@" & e=$!; trap 'kill -9 $e 2>/dev/null; exit 0' TERM INT EXIT
+            while kill -0 $PPID 2>/dev/null && kill -0 $e 2>/dev/null; do sleep 0.2; done"#;
+        let log = fs::OpenOptions::new().create(true).append(true).open(&member.log).expect("etcd log");
+        let child = Command::new("sh")
+            .args(["-c", script, "sh"])
+            .args(&member.args)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start etcd");
+        member.child = Some(child);
+    }
+
+    fn wait_healthy(&self, which: &[usize]) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for &i in which {
+            loop {
+                let url = format!("http://127.0.0.1:{}/health", self.members[i].client);
+                if std::net::TcpStream::connect(("127.0.0.1", self.members[i].client)).is_ok()
+                    && http_get(&url).2.contains("\"true\"")
+                {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "etcd member {i} never became healthy:\n{}", self.log(i));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    pub fn log(&self, i: usize) -> String {
+        fs::read_to_string(&self.members[i].log).unwrap_or_default()
+    }
+
+    /// `127.0.0.1:P1,127.0.0.1:P2,...`
+    pub fn endpoints(&self) -> String {
+        self.members.iter().map(|m| format!("127.0.0.1:{}", m.client)).collect::<Vec<_>>().join(",")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("etcd://{}/{path}", self.endpoints())
+    }
+
+    pub fn client_port(&self, i: usize) -> u16 {
+        self.members[i].client
+    }
+
+    /// SIGKILL a member (the watchdog goes with it).
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self, i: usize) {
+        self.spawn(i);
+    }
+
+    /// The member that leads now (waiting out an election).
+    pub fn leader(&self) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            for (i, m) in self.members.iter().enumerate().filter(|(_, m)| m.child.is_some()) {
+                let url = format!("http://127.0.0.1:{}/v3/maintenance/status", m.client);
+                let (status, _, body) = http_request("POST", &url, Some("{}"));
+                let v: Value = serde_json::from_str(&body).unwrap_or_default();
+                if status == 200 && v["leader"].is_string() && v["leader"] == v["header"]["member_id"] {
+                    return i;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no leader within 15 s")
+    }
+
+    /// The value at `key`, read straight from a member.
+    pub fn get(&self, key: &str) -> Option<String> {
+        let url = format!("http://127.0.0.1:{}/v3/kv/range", self.live_client());
+        let body = format!(r#"{{"key":"{}"}}"#, STANDARD.encode(key));
+        let (_, _, answer) = http_request("POST", &url, Some(&body));
+        let v: Value = serde_json::from_str(&answer).unwrap_or_default();
+        let value = v["kvs"][0]["value"].as_str()?;
+        String::from_utf8(STANDARD.decode(value).ok()?).ok()
+    }
+
+    /// Every key under `prefix`.
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        let mut end = prefix.as_bytes().to_vec();
+        *end.last_mut().unwrap() += 1;
+        let url = format!("http://127.0.0.1:{}/v3/kv/range", self.live_client());
+        let body = format!(
+            r#"{{"key":"{}","range_end":"{}","keys_only":true}}"#,
+            STANDARD.encode(prefix),
+            STANDARD.encode(&end)
+        );
+        let (_, _, answer) = http_request("POST", &url, Some(&body));
+        let v: Value = serde_json::from_str(&answer).unwrap_or_default();
+        v["kvs"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|kv| kv["key"].as_str())
+                    .map(|k| String::from_utf8_lossy(&STANDARD.decode(k).unwrap_or_default()).into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn put(&self, key: &str, value: &str) {
+        let url = format!("http://127.0.0.1:{}/v3/kv/put", self.live_client());
+        let body = format!(r#"{{"key":"{}","value":"{}"}}"#, STANDARD.encode(key), STANDARD.encode(value));
+        let (status, _, answer) = http_request("POST", &url, Some(&body));
+        assert_eq!(status, 200, "put: {answer}");
+    }
+
+    /// A JSON call to the first live member's gateway, with an auth token if given.
+    pub fn call(&self, path: &str, body: &str) -> (u16, String) {
+        let url = format!("http://127.0.0.1:{}/v3/{path}", self.live_client());
+        let (status, _, answer) = http_request("POST", &url, Some(body));
+        (status, answer)
+    }
+
+    fn live_client(&self) -> u16 {
+        self.members.iter().find(|m| m.child.is_some()).expect("a live member").client
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+}
+
+/// A sandbox and an etcd cluster, and a way to sign sellers into it.
+struct Setup {
+    dir: TempDir,
+    sandbox: Sandbox,
+    cluster: Cluster,
+}
+
+impl Setup {
+    fn new(name: &str, sandbox_extra: &[&str]) -> Option<Setup> {
+        if etcd_missing() {
+            skip("etcd is not installed (tests/support/test-deps.sh installs Debian's etcd-server)");
+            return None;
+        }
+        let dir = TempDir::new(name);
+        let mut extra = vec!["--auto-approve"];
+        extra.extend_from_slice(sandbox_extra);
+        let sandbox = Sandbox::start(&dir, "http://127.0.0.1:3017/", &extra);
+        let cluster = Cluster::start(&dir, 3);
+        Some(Setup { dir, sandbox, cluster })
+    }
+
+    /// The tool in `dir`, with the lease short enough for the tests.
+    fn tool(&self, dir: &TempDir, args: &[&str]) -> Command {
+        let mut cmd = tool(dir, args);
+        cmd.env("TIKTOK_SHOP_ETCD_LEASE_TTL", "2");
+        cmd
+    }
+
+    fn with_bases(&self, dir: &TempDir, command: &str, extra: &[&str]) -> Command {
+        let base = self.sandbox.url();
+        let mut args = vec![command, "--auth-base", &base];
+        if matches!(command, "api" | "exec" | "shops" | "webhook") {
+            args.extend_from_slice(&["--api-base", &base]);
+        }
+        args.extend_from_slice(extra);
+        self.tool(dir, &args)
+    }
+
+    /// `login --manual` of a fresh code into `location`.
+    fn login(&self, location: &str) -> Out {
+        let input = self.dir.path(&format!("code-{}.txt", now_nanos()));
+        fs::write(&input, format!("{}\n", fresh_code(&self.sandbox))).unwrap();
+        let authorize = format!("{}/open/authorize", self.sandbox.url());
+        let mut cmd = self.with_bases(
+            &self.dir,
+            "login",
+            &[
+                "--manual",
+                "--service-id",
+                "7001",
+                "--authorize-url",
+                &authorize,
+                "--redirect-url",
+                "http://127.0.0.1:3017/",
+                "--token-file",
+                location,
+            ],
+        );
+        cmd.stdin(fs::File::open(&input).unwrap());
+        run(cmd)
+    }
+}
+
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+/// Login into the store, then refresh, status, token, api and exec from it; the key holds
+/// exactly what the token file would; the tool's own keys never show in a seller listing;
+/// copy out to files and back.
+#[test]
+fn etcd_login_refresh_status_token_api_exec_and_copy_from_the_store() {
+    let Some(s) = Setup::new("etcd-basics", &[]) else { return };
+    let acme = s.cluster.url("tiktok/acme");
+    let out = s.login(&acme);
+    check_exit(&out, 0);
+    check_contains(&out.stdout, &format!("token file     {acme}"), &out);
+    let saved = s.cluster.get("tiktok/acme").expect("the key");
+    check(
+        saved.starts_with("{\n  \"code\": 0,\n  \"data\": {") && saved.ends_with("}\n"),
+        "pretty JSON as a file holds",
+        &out,
+    );
+    check_exit(&run(s.with_bases(&s.dir, "refresh", &["--token-file", &acme])), 0);
+    let refreshed = s.cluster.get("tiktok/acme").unwrap();
+    check(refreshed != saved, "refreshed in the store", &out);
+    let out = run(s.tool(&s.dir, &["status", "--json", "--token-file", &acme]));
+    check_exit(&out, 0);
+    let token = run(s.tool(&s.dir, &["token", "--token-file", &acme]));
+    check_exit(&token, 0);
+    let v: Value = serde_json::from_str(&refreshed).unwrap();
+    check(token.stdout.trim() == v["data"]["access_token"].as_str().unwrap(), "token prints the store's", &token);
+    let out = run(s.with_bases(&s.dir, "api", &["--token-file", &acme, "/seller/202309/shops"]));
+    check_exit(&out, 0);
+    let out = run(s.with_bases(
+        &s.dir,
+        "exec",
+        &["--token-file", &acme, "--", "sh", "-c", "test -n \"$TIKTOK_SHOP_ACCESS_TOKEN\""],
+    ));
+    check_exit(&out, 0);
+    // A second seller; the lock, the reserved and the cache keys are the tool's own.
+    check_exit(&s.login(&s.cluster.url("tiktok/delta")), 0);
+    s.cluster.put("tiktok/.acme.shops", "{}");
+    let out = run(s.tool(&s.dir, &["status", &s.cluster.url("tiktok/")]));
+    check_exit(&out, 0);
+    let rows: Vec<&str> = out.stdout.lines().skip(1).collect();
+    check(
+        rows.len() == 2 && rows[0].contains("/tiktok/acme") && rows[1].contains("/tiktok/delta"),
+        "two sellers, no side keys",
+        &out,
+    );
+    let out = run(s.with_bases(&s.dir, "refresh", &[&s.cluster.url("tiktok/")]));
+    check_exit(&out, 0);
+    check_contains(&out.stdout, "2 token files: 2 refreshed", &out);
+    // Copy out to files, and back into another prefix.
+    let out = run(s.tool(&s.dir, &["copy", &s.cluster.url("tiktok/"), "backup/"]));
+    check_exit(&out, 0);
+    check(read_json(&s.dir.path("backup/acme.json"))["code"] == 0, "copied out", &out);
+    let out = run(s.tool(&s.dir, &["copy", "backup/acme.json", "backup/delta.json", &s.cluster.url("copy/")]));
+    check_exit(&out, 0);
+    check(s.cluster.get("copy/delta").is_some(), "copied in", &out);
+    let again = run(s.tool(&s.dir, &["copy", "backup/acme.json", &s.cluster.url("copy/")]));
+    check_exit(&again, 0);
+    check_contains(&again.stdout, "already holds these or newer tokens", &again);
+    let keys = s.cluster.keys("tiktok/");
+    check(
+        !keys.iter().any(|k| k.contains(".lock") || k.contains(".tmp")),
+        &format!("no lock or reservation left: {keys:?}"),
+        &out,
+    );
+}
+
+/// Three machines (three processes, each in its own directory and HOME) refresh one fleet
+/// of 200 sellers at the same moment, 8 at a time each: every seller's refresh token is
+/// spent once per refresh, never twice (a double spend would be a seller that needs a new
+/// login), and every seller refreshes afterwards.
+#[test]
+fn three_machines_refresh_one_fleet_at_once_and_spend_each_refresh_token_once() {
+    let Some(s) = Setup::new("etcd-fleet", &[]) else { return };
+    for i in 0..200 {
+        check_exit(&s.login(&s.cluster.url(&format!("fleet/s{i:03}"))), 0);
+    }
+    let before = s.sandbox.count("/api/v2/token/refresh");
+    let prefix = s.cluster.url("fleet/");
+    let machines: Vec<(TempDir, Child)> = (0..3)
+        .map(|m| {
+            let dir = TempDir::new(&format!("etcd-machine-{m}"));
+            let child = s
+                .with_bases(&dir, "refresh", &["--jobs", "8", &prefix])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (dir, child)
+        })
+        .collect();
+    let mut refreshed = 0;
+    for (_, child) in machines {
+        let out: Out = child.wait_with_output().unwrap().into();
+        check_exit(&out, 0);
+        check_contains(
+            &out.stdout,
+            "200 token files: 200 refreshed, 0 still valid, 0 need a new login, 0 failed",
+            &out,
+        );
+        refreshed += 200;
+    }
+    check(
+        s.sandbox.count("/api/v2/token/refresh") - before == refreshed,
+        "one request per refresh: none spent a token twice",
+        &s.sandbox.log_out(),
+    );
+    let out = run(s.with_bases(&s.dir, "refresh", &["--jobs", "8", &prefix]));
+    check_exit(&out, 0);
+    check_contains(&out.stdout, "200 refreshed", &out);
+}
+
+/// The `nth_txn` gateway txn after the call holding `after`, as strace counts `sendto`
+/// calls (the main thread's), to kill or stop a refresh at it.
+fn sendto_index(setup: &Setup, location: &str, after: &str, nth_txn: usize) -> usize {
+    let trace = setup.dir.path("etcd.trace");
+    let cmd = setup.with_bases(&setup.dir, "refresh", &["--token-file", location]);
+    let mut wrapped = Command::new("strace");
+    wrapped.args(["-qq", "-e", "signal=none", "-e", "trace=sendto", "-s", "64", "-o"]).arg(&trace);
+    wrapped.arg(cmd.get_program()).args(cmd.get_args()).current_dir(&setup.dir.0);
+    wrapped.env_clear().envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
+    check_exit(&run(wrapped), 0);
+    let lines: Vec<String> = fs::read_to_string(&trace).unwrap().lines().map(str::to_string).collect();
+    let from = lines.iter().position(|l| l.contains(after)).expect("the marker call");
+    let txn = lines[from..]
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains("POST /v3/kv/txn"))
+        .nth(nth_txn - 1)
+        .expect("the txn")
+        .0;
+    from + txn + 1
+}
+
+fn strace_missing() -> bool {
+    Command::new("strace").arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err()
+}
+
+/// A machine dies mid-spend: a refresh killed after TikTok answered and its answer was
+/// kept in the reserved key, before the save; a run from another directory (another
+/// machine) installs the kept answer; nothing was spent twice.
+#[test]
+fn a_machine_killed_before_the_save_leaves_its_answer_for_another() {
+    let Some(s) = Setup::new("etcd-killed", &[]) else { return };
+    if strace_missing() {
+        return skip("strace is not installed");
+    }
+    let acme = s.cluster.url("tiktok/acme");
+    check_exit(&s.login(&acme), 0);
+    // The save is the second txn after the token request (the first keeps the answer).
+    let at = sendto_index(&s, &acme, "GET /api/v2/token/refresh", 2);
+    let cmd = s.with_bases(&s.dir, "refresh", &["--token-file", &acme]);
+    let mut wrapped = Command::new("strace");
+    wrapped.args(["-qq", "-o", "/dev/null", "-e", &format!("inject=sendto:signal=KILL:when={at}")]);
+    wrapped.arg(cmd.get_program()).args(cmd.get_args()).current_dir(&s.dir.0);
+    wrapped.env_clear().envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
+    let killed = run(wrapped);
+    check(killed.code != Some(0), "killed", &killed);
+    check(s.cluster.get("tiktok/.acme.tmp").is_some_and(|v| v.contains("access_token")), "the answer is kept", &killed);
+    let other = TempDir::new("etcd-other-machine");
+    let out = run(s.with_bases(&other, "refresh", &["--token-file", &acme]));
+    check_exit(&out, 0);
+    check_contains(&out.stderr, "installed the newer tokens that an earlier run kept in `etcd://", &out);
+    check(s.cluster.get("tiktok/.acme.tmp").is_none(), "installed", &out);
+    check_exit(&run(s.with_bases(&other, "refresh", &["--token-file", &acme])), 0);
+}
+
+/// The `nth` call of `syscall` (counted as strace's injection counts) in a plain refresh
+/// of `location` whose line holds `needle`.
+fn nth_call(s: &Setup, location: &str, syscall: &str, needle: &str) -> usize {
+    let trace = s.dir.path("etcd-calls.trace");
+    let cmd = s.with_bases(&s.dir, "refresh", &["--token-file", location]);
+    let mut w = Command::new("strace");
+    w.args(["-qq", "-e", "signal=none", "-e", &format!("trace={syscall}"), "-s", "64", "-o"]).arg(&trace);
+    w.arg(cmd.get_program()).args(cmd.get_args()).current_dir(&s.dir.0);
+    w.env_clear().envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
+    check_exit(&run(w), 0);
+    let text = fs::read_to_string(&trace).unwrap();
+    text.lines().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {syscall} with {needle} in:\n{text}"))
+        + 1
+}
+
+/// A lock holder stopped (SIGSTOP, at one system call) until its lease is over: another
+/// run takes over; the first, continued, never writes over the newer tokens and says it
+/// lost the lock, and the refresh token lineage stays whole:
+/// - stopped before its request (at the connect to TikTok): the other run refreshes; the
+///   first spends a token already spent, is refused, and says it lost the lock;
+/// - stopped with its request out and the answer unread: the other run's (same) token is
+///   refused; the first, continued, keeps its answer in a recovery key, which the next run
+///   installs;
+/// - stopped just after keeping its answer: the other run installs that answer and goes on.
+#[test]
+fn a_holder_paused_past_its_lease_writes_nothing_over_the_newer_tokens() {
+    let Some(s) = Setup::new("etcd-paused", &[]) else { return };
+    if strace_missing() {
+        return skip("strace is not installed");
+    }
+    let acme = s.cluster.url("tiktok/acme");
+    check_exit(&s.login(&acme), 0);
+    let sandbox_port = s.sandbox.addr.rsplit_once(':').unwrap().1.to_string();
+    let cases = [
+        ("connect", format!("htons({sandbox_port})"), "before the request"),
+        ("sendto", "GET /api/v2/token/refresh".to_string(), "request out"),
+        ("sendto", "GET /api/v2/token/refresh".to_string(), "answer kept"),
+    ];
+    for (syscall, needle, case) in cases {
+        let mut at = nth_call(&s, &acme, syscall, &needle);
+        if case == "answer kept" {
+            // The first txn after the request, the one that keeps the answer: its body's
+            // sendto (the head goes in one of its own).
+            let trace = fs::read_to_string(s.dir.path("etcd-calls.trace")).unwrap();
+            let lines: Vec<&str> = trace.lines().collect();
+            at += lines[at..].iter().position(|l| l.contains("POST /v3/kv/txn")).unwrap() + 2;
+            assert!(lines[at - 1].contains("compare"), "the txn's body: {}", lines[at - 1]);
+        }
+        let cmd = s.with_bases(&s.dir, "refresh", &["--token-file", &acme]);
+        let mut wrapped = Command::new("strace");
+        wrapped.args(["-qq", "-o", "/dev/null", "-e", &format!("inject={syscall}:signal=STOP:when={at}")]);
+        wrapped.arg(cmd.get_program()).args(cmd.get_args()).current_dir(&s.dir.0);
+        wrapped.env_clear().envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
+        let paused = wrapped.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let pid = loop {
+            let out = Command::new("pgrep").args(["-P", &paused.id().to_string()]).output().unwrap();
+            let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            let stopped = fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|st| st.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with(['T', 't'])));
+            if !pid.is_empty() && stopped {
+                break pid;
+            }
+            assert!(Instant::now() < deadline, "{case}: the refresh never stopped");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // Past its lease (2 s).
+        std::thread::sleep(Duration::from_secs(4));
+        let other = TempDir::new("etcd-taker");
+        let taker = run(s.with_bases(&other, "refresh", &["--token-file", &acme]));
+        match case {
+            "request out" => {
+                check(taker.code == Some(5), &format!("{case}: the token was spent by the paused run"), &taker)
+            }
+            "answer kept" => {
+                check_exit(&taker, 0);
+                check_contains(&taker.stderr, "installed the newer tokens", &taker);
+            }
+            _ => check_exit(&taker, 0),
+        }
+        let newer = s.cluster.get("tiktok/acme");
+        let _ = Command::new("kill").args(["-CONT", &pid]).status();
+        let out: Out = paused.wait_with_output().unwrap().into();
+        check(out.code == Some(1), &format!("{case}: the paused run fails"), &out);
+        check_contains(&out.stderr, "no longer holds the lock", &out);
+        match case {
+            "request out" => {
+                check_contains(&out.stderr, ".acme.recovered-", &out);
+                let next = run(s.with_bases(&other, "refresh", &["--token-file", &acme]));
+                check_exit(&next, 0);
+                check_contains(&next.stderr, "installed the newer tokens", &next);
+            }
+            _ => check(
+                s.cluster.get("tiktok/acme") == newer,
+                &format!("{case}: nothing written over the newer tokens"),
+                &out,
+            ),
+        }
+        check_exit(&run(s.with_bases(&other, "refresh", &["--token-file", &acme])), 0);
+    }
+}
+
+/// Members fail during a fleet run: the first listed, then the leader; the run finishes
+/// through the others. With every member down: exit 1 naming the endpoints, nothing spent.
+/// Restarted, they rejoin and the next run works.
+#[test]
+fn members_that_die_are_survived_and_none_left_is_exit_1_naming_them() {
+    let Some(mut s) = Setup::new("etcd-members", &["--latency", "30ms"]) else { return };
+    for i in 0..30 {
+        check_exit(&s.login(&s.cluster.url(&format!("fleet/s{i:02}"))), 0);
+    }
+    let prefix = s.cluster.url("fleet/");
+    let child = s
+        .with_bases(&s.dir, "refresh", &["--jobs", "4", &prefix])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    s.cluster.kill(0);
+    std::thread::sleep(Duration::from_millis(150));
+    let leader = s.cluster.leader();
+    s.cluster.kill(leader);
+    let out: Out = child.wait_with_output().unwrap().into();
+    // One member is no quorum: writes after the second kill fail, clearly, and nothing is
+    // lost (every seller still refreshes once the members are back).
+    check(out.code == Some(0) || out.code == Some(1), "finished or failed clearly", &out);
+    check_lacks(&out.stderr, "panicked", &out);
+    let live: Vec<usize> = (0..3).filter(|i| *i != 0 && *i != leader).collect();
+    for i in (0..3).filter(|i| !live.contains(i)) {
+        s.cluster.restart(i);
+    }
+    s.cluster.wait_healthy(&[0, 1, 2]);
+    let out = run(s.with_bases(&s.dir, "refresh", &["--jobs", "4", &prefix]));
+    check_exit(&out, 0);
+    check_contains(&out.stdout, "30 refreshed", &out);
+    // Every member down: exit 1 naming them, nothing sent to TikTok.
+    for i in 0..3 {
+        s.cluster.kill(i);
+    }
+    let before = s.sandbox.count("/api/v2/token/refresh");
+    let out = run(s.with_bases(&s.dir, "refresh", &["--token-file", &s.cluster.url("fleet/s00")]));
+    check_exit(&out, 1);
+    check_contains(&out.stderr, "no etcd member answered", &out);
+    check_contains(&out.stderr, &format!("127.0.0.1:{}", s.cluster.client_port(2)), &out);
+    check(s.sandbox.count("/api/v2/token/refresh") == before, "nothing spent", &s.sandbox.log_out());
+    for i in 0..3 {
+        s.cluster.restart(i);
+    }
+    s.cluster.wait_healthy(&[0, 1, 2]);
+    check_exit(&run(s.with_bases(&s.dir, "refresh", &["--token-file", &s.cluster.url("fleet/s00")])), 0);
+}
+
+/// Authentication on: a user and password from the environment (or a file) work and the
+/// password shows nowhere; a wrong one is a clear usage error.
+#[test]
+fn authentication_works_and_the_password_is_never_shown() {
+    let Some(s) = Setup::new("etcd-auth", &[]) else { return };
+    let password = "pw-7Hq2-never-shown";
+    for (path, body) in [
+        ("auth/user/add", format!(r#"{{"name":"root","password":"{password}"}}"#)),
+        ("auth/user/grant", r#"{"user":"root","role":"root"}"#.to_string()),
+        ("auth/enable", "{}".to_string()),
+    ] {
+        let (status, answer) = s.cluster.call(path, &body);
+        assert_eq!(status, 200, "{path}: {answer}");
+    }
+    let acme = s.cluster.url("tiktok/acme");
+    let with_auth = |mut cmd: Command, pw: &str| {
+        cmd.env("TIKTOK_SHOP_ETCD_USER", "root").env("TIKTOK_SHOP_ETCD_PASSWORD", pw);
+        cmd
+    };
+    let input = s.dir.path("code.txt");
+    fs::write(&input, format!("{}\n", fresh_code(&s.sandbox))).unwrap();
+    let authorize = format!("{}/open/authorize", s.sandbox.url());
+    let mut login = with_auth(
+        s.with_bases(
+            &s.dir,
+            "login",
+            &[
+                "--manual",
+                "--service-id",
+                "7001",
+                "--authorize-url",
+                &authorize,
+                "--redirect-url",
+                "http://127.0.0.1:3017/",
+                "--token-file",
+                &acme,
+            ],
+        ),
+        password,
+    );
+    login.stdin(fs::File::open(&input).unwrap());
+    let out = run(login);
+    check_exit(&out, 0);
+    let out = run(with_auth(s.with_bases(&s.dir, "refresh", &["--token-file", &acme]), password));
+    check_exit(&out, 0);
+    fs::write(s.dir.path("etcd-password"), format!("{password}\n")).unwrap();
+    let mut from_file = s.tool(&s.dir, &["doctor", "--token-file", &acme, "--etcd-password-file", "etcd-password"]);
+    from_file.env("TIKTOK_SHOP_ETCD_USER", "root");
+    let doctor = run(from_file);
+    check_contains(&doctor.stdout, "authenticated as root", &doctor);
+    for o in [&out, &doctor] {
+        check_lacks(&o.stdout, password, o);
+        check_lacks(&o.stderr, password, o);
+    }
+    let wrong = run(with_auth(s.with_bases(&s.dir, "refresh", &["--token-file", &acme]), "not-the-password"));
+    check_exit(&wrong, 2);
+    check_contains(&wrong.stderr, "TIKTOK_SHOP_ETCD_USER", &wrong);
+    check_lacks(&wrong.stderr, "not-the-password", &wrong);
+    let none = run(s.with_bases(&s.dir, "status", &["--token-file", &acme]));
+    check(none.code == Some(2) || none.code == Some(1), "no user: refused, clearly", &none);
+}
+
+/// A member that applies a write and closes the connection without a reply: the tool reads
+/// back and finds it applied, and does not send it again.
+#[test]
+fn a_write_answered_with_nothing_is_read_back_not_repeated() {
+    let Some(s) = Setup::new("etcd-cut", &[]) else { return };
+    let acme = s.cluster.url("tiktok/acme");
+    check_exit(&s.login(&acme), 0);
+    let port = free_ports(1)[0];
+    // Cut the reply to the save of the new tokens: the put of the token key.
+    let save = format!("\"request_put\":{{\"key\":\"{}\"", STANDARD.encode("tiktok/acme"));
+    let script = format!("{}/tests/support/etcd_cut.py", env!("CARGO_MANIFEST_DIR"));
+    let log = s.dir.path("cut.log");
+    let mut proxy = Command::new("python3")
+        .args([&script, &port.to_string(), &s.cluster.client_port(0).to_string(), &save])
+        .stdout(Stdio::piped())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(proxy.stdout.as_mut().unwrap()).read_line(&mut ready).unwrap();
+    // The proxy is the member listed first.
+    let through = format!(
+        "etcd://127.0.0.1:{port},127.0.0.1:{},127.0.0.1:{}/tiktok/acme",
+        s.cluster.client_port(1),
+        s.cluster.client_port(2)
+    );
+    let before = s.sandbox.count("/api/v2/token/refresh");
+    let out = run(s.with_bases(&s.dir, "refresh", &["--token-file", &through]));
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    let cut = fs::read_to_string(&log).unwrap_or_default();
+    check(cut.contains("(cut)"), &format!("the save's reply was cut:\n{cut}"), &out);
+    check_exit(&out, 0);
+    check(s.sandbox.count("/api/v2/token/refresh") == before + 1, "one spend", &s.sandbox.log_out());
+    let saves = cut.lines().filter(|l| l.contains("kv/txn")).count();
+    check(saves >= 1, "txns went through the proxy", &out);
+    check_exit(&run(s.with_bases(&s.dir, "refresh", &["--token-file", &acme])), 0);
+}
