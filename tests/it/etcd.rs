@@ -703,3 +703,44 @@ fn a_write_answered_with_nothing_is_read_back_not_repeated() {
     check(saves >= 1, "txns went through the proxy", &out);
     check_exit(&run(s.with_bases(&s.dir, "refresh", &["--token-file", &acme])), 0);
 }
+
+/// The README's recipe for trying the store on one machine, run as written: a three-member
+/// etcd, the token files copied in, a refresh and a status from the store.
+#[test]
+fn the_readmes_many_machines_recipe_runs_as_written() {
+    if etcd_missing() {
+        return skip("etcd is not installed (tests/support/test-deps.sh installs Debian's etcd-server)");
+    }
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = &readme[readme.find("### Many machines: tokens in etcd").expect("the section")..];
+    let start = section.find("```sh\n").expect("its recipe") + "```sh\n".len();
+    let recipe = &section[start..start + section[start..].find("```").unwrap()];
+    let dir = TempDir::new("etcd-readme");
+    let redirect = format!("http://127.0.0.1:{}/", free_port());
+    let sandbox = Sandbox::start(&dir, &redirect, &["--auto-approve"]);
+    fs::create_dir(dir.path("tokens")).unwrap();
+    for name in ["acme", "delta"] {
+        let (out, _) = login(&dir, &sandbox, &redirect, "auto", &["--token-file", &format!("tokens/{name}.json")]);
+        check_exit(&out, 0);
+    }
+    let data = dir.path("etcd-tiktok");
+    let stop = || {
+        let _ = Command::new("pkill").arg("-f").arg(data.display().to_string()).status();
+    };
+    stop();
+    let bin_dir = Path::new(bin()).parent().unwrap().display().to_string();
+    let cmd = tool(&dir, &[]);
+    let path = format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default());
+    let mut shell = Command::new("timeout");
+    shell.args(["120", "bash", "-e", "-c", recipe]).current_dir(&dir.0).env_clear();
+    shell.envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v)))).env("PATH", path);
+    shell.env("TIKTOK_SHOP_AUTH_BASE", sandbox.url()).stdin(Stdio::null());
+    let out = run(shell);
+    stop();
+    check_exit(&out, 0);
+    check_contains_all(
+        &out.stdout,
+        &["tokens/acme.json -> etcd://", "copied", "/tiktok/acme", "/tiktok/delta", " ok"],
+        &out,
+    );
+}

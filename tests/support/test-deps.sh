@@ -9,7 +9,7 @@
 # installed (not root, no apt-get), it says so; the tests that need them then fail under
 # CI=true and report SKIPPED elsewhere.
 set -u
-packages=(chromium chromium-driver fonts-dejavu-core openssl util-linux strace etcd-server)
+packages=(chromium chromium-driver fonts-dejavu-core openssl util-linux strace etcd-server curl)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   exec "$(dirname "$0")/apt-install.sh" "${packages[@]}"
 fi
