@@ -124,7 +124,7 @@ macos-check:
 # The numbers in BENCHMARKS.md: sizes (binaries and release archives), crates, build time,
 # latencies, RSS, api and fleet refresh, and the PyPI SDK side by side.
 bench: release static dist
-	@tests/support/apt-install.sh time
+	@tests/support/apt-install.sh time etcd-server strace
 	python3 tests/support/bench.py
 
 clean:

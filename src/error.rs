@@ -27,6 +27,8 @@ pub enum Error {
     PortInUse { addr: String, port: u16 },
     /// Anything else local that failed: binding, spawning (exit 1).
     Local(String),
+    /// Another run held the lock for longer than the wait (exit 1): nothing was spent.
+    Busy(String),
     /// The network, TLS or HTTP layer failed, or the answer was not TikTok's JSON (exit 1).
     Network(String),
     /// TikTok answered with a non-zero `code` (exit 1).
@@ -87,6 +89,7 @@ impl Error {
             | Error::Kept { .. }
             | Error::PortInUse { .. }
             | Error::Local(_)
+            | Error::Busy(_)
             | Error::Network(_)
             | Error::TikTok(_) => 1,
             Error::Timeout(_) => 3,
@@ -107,7 +110,7 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Usage(msg) | Error::Local(msg) | Error::Network(msg) => f.write_str(msg),
+            Error::Usage(msg) | Error::Local(msg) | Error::Busy(msg) | Error::Network(msg) => f.write_str(msg),
             Error::Timeout(msg) | Error::Denied(msg) | Error::NeedLogin(msg) | Error::NotFound(msg) => f.write_str(msg),
             Error::CannotRun(msg) | Error::Interrupted { message: msg, .. } => f.write_str(msg),
             Error::File { action, path, source } => {

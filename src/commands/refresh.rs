@@ -130,7 +130,34 @@ fn refresh_file(location: &Location, opts: &Options, agent: &ureq::Agent) -> Res
     // A fleet interrupted while other files were in flight begins no more.
     interrupt::check("before this file was begun, so nothing was spent")?;
     let home = Home::open(location)?;
-    let guard = home.lock(opts.tokens.lock_wait)?;
+    // A fleet in a store shared by many machines does not wait for a seller another run
+    // holds: that run is refreshing it.
+    let shared_fleet = !opts.tokens.files.is_empty() && matches!(location, Location::Etcd(_));
+    // There, a read first (no write): a seller another run holds, or one still fresh, is
+    // left without touching its lock.
+    if shared_fleet {
+        if home.locked_elsewhere() {
+            return Err(Error::Busy("locked by another run, which is refreshing it".into()));
+        }
+        if let (Some(saved), Some(within)) = (home.peek(), opts.if_expiring_within) {
+            let now = expiry::now();
+            if expiry::remaining(saved.access_expires(), now) > within {
+                return Ok(Outcome {
+                    refreshed: false,
+                    seller: clean(saved.seller().unwrap_or("-")),
+                    access_expires_at: saved.access_expires(),
+                    refresh_expires_at: saved.refresh_expires(),
+                    now,
+                });
+            }
+        }
+    }
+    let guard = match home.lock(if shared_fleet { std::time::Duration::ZERO } else { opts.tokens.lock_wait }) {
+        Err(Error::Busy(_)) if shared_fleet => {
+            return Err(Error::Busy("locked by another run, which is refreshing it".into()));
+        }
+        other => other?,
+    };
     let saved = guard.read()?;
     let now = expiry::now();
     let outcome = |refreshed: bool, r: &TokenResponse| Outcome {
@@ -162,6 +189,8 @@ enum Tally {
     StillValid,
     /// Not begun: an interrupt came while other files were in flight.
     Stopped,
+    /// Another run (another machine of a shared fleet) held it: that run refreshes it.
+    Locked,
     NeedsLogin,
     Failed,
 }
@@ -225,9 +254,11 @@ fn fleet(opts: &Options, agent: &ureq::Agent) -> Result<(), Error> {
     let tally = tally.into_inner().unwrap_or_default();
     let count = |kind: Tally| tally.iter().filter(|t| **t == kind).count();
     let (login, failed) = (count(Tally::NeedsLogin), count(Tally::Failed));
-    let stopped = match count(Tally::Stopped) {
-        0 => String::new(),
-        n => format!(", {n} not begun (stopped)"),
+    let stopped = match (count(Tally::Stopped), count(Tally::Locked)) {
+        (0, 0) => String::new(),
+        (0, locked) => format!(", {locked} locked by another run"),
+        (n, 0) => format!(", {n} not begun (stopped)"),
+        (n, locked) => format!(", {locked} locked by another run, {n} not begun (stopped)"),
     };
     let summary = format!(
         "{} token files: {} refreshed, {} still valid, {login} need a new login, {failed} failed{stopped}",
@@ -268,6 +299,12 @@ fn report(location: &Location, result: &Result<Outcome, Error>, quiet: bool) -> 
         Err(e @ Error::Interrupted { .. }) => {
             noteln!("{shown}: not refreshed: {e}");
             Tally::Stopped
+        }
+        Err(Error::Busy(why)) if why.starts_with("locked by another run") => {
+            if !quiet {
+                outln!("{shown}: {why}");
+            }
+            Tally::Locked
         }
         Err(e) => {
             noteln!("{shown}: failed: {e}");

@@ -26,8 +26,7 @@
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -268,18 +267,28 @@ impl EtcdHome {
         if let Some(s) = self.snapshot.lock().unwrap_or_else(PoisonError::into_inner).clone() {
             return Ok(s);
         }
-        let ops =
-            [Op::Get(self.key.clone()), Op::Get(self.tmp_key.clone()), Op::GetPrefix(self.recovered_prefix.clone())];
-        let answer =
-            self.gateway.read(&ops).map_err(|f| f.into_error(&format!("the read of `{}`", self.url.shown())))?;
-        let mut ranges = answer.ranges.into_iter();
+        let answer = self
+            .gateway
+            .read(&self.snapshot_ops())
+            .map_err(|f| f.into_error(&format!("the read of `{}`", self.url.shown())))?;
+        Ok(self.remember(answer.ranges))
+    }
+
+    /// The reads a snapshot is made of (also sent with the lock, saving a round trip).
+    fn snapshot_ops(&self) -> [Op; 3] {
+        [Op::Get(self.key.clone()), Op::Get(self.tmp_key.clone()), Op::GetPrefix(self.recovered_prefix.clone())]
+    }
+
+    /// A snapshot from the answers to `snapshot_ops`, remembered.
+    fn remember(&self, ranges: Vec<Vec<Kv>>) -> Snapshot {
+        let mut ranges = ranges.into_iter();
         let first = |r: Option<Vec<Kv>>| r.and_then(|v| v.into_iter().next());
         let token = first(ranges.next());
         let tmp = first(ranges.next());
         let recovered = ranges.next().unwrap_or_default();
         let snapshot = Snapshot { token, tmp, recovered };
         *self.snapshot.lock().unwrap_or_else(PoisonError::into_inner) = Some(snapshot.clone());
-        Ok(snapshot)
+        snapshot
     }
 
     fn kept_of(&self, kv: &Kv, reserved: bool) -> Kept {
@@ -417,16 +426,16 @@ impl Place for EtcdHome {
     }
 
     fn lock(&self, wait: Duration) -> Result<Box<dyn Held + '_>, Error> {
-        let lock = EtcdLock::acquire(self, &self.lock_key, wait, "another tiktok-shop-auth")?;
         self.forget();
+        let lock = EtcdLock::acquire(self, &self.lock_key, wait, "another tiktok-shop-auth", true)?;
         Ok(Box::new(lock))
     }
 
     fn claim_login(&self, wait: Duration) -> Result<Box<dyn Held + '_>, Error> {
-        match EtcdLock::acquire(self, &self.login_key, Duration::ZERO, "another `tiktok-shop-auth login`") {
-            Err(Error::Local(_)) if !wait.is_zero() => {
+        match EtcdLock::acquire(self, &self.login_key, Duration::ZERO, "another `tiktok-shop-auth login`", false) {
+            Err(Error::Busy(_)) if !wait.is_zero() => {
                 super::say_login_wait(&self.shown(), wait);
-                Ok(Box::new(EtcdLock::acquire(self, &self.login_key, wait, "another `tiktok-shop-auth login`")?))
+                Ok(Box::new(EtcdLock::acquire(self, &self.login_key, wait, "another `tiktok-shop-auth login`", false)?))
             }
             other => Ok(Box::new(other?)),
         }
@@ -496,6 +505,8 @@ impl Place for EtcdHome {
             elsewhere: RefCell::new(None),
             keep: false,
             taken_over: false,
+            saved: Cell::new(false),
+            expected: RefCell::new((None, super::Replace::SameSeller)),
         }))
     }
 
@@ -586,69 +597,109 @@ impl Place for EtcdHome {
         Cache::Etcd(self.gateway.clone(), self.shops_key.clone())
     }
 
+    fn locked_elsewhere(&self) -> bool {
+        self.gateway.peek(&self.lock_key).is_ok_and(|kv| kv.is_some())
+    }
+
+    fn peek_saved(&self) -> Option<TokenResponse> {
+        let kv = self.gateway.peek(&self.key).ok()??;
+        TokenResponse::parse(&kv.value).ok()
+    }
+
     fn privacy(&self) -> Option<(bool, String)> {
         None
     }
 }
 
-/// A lock held in the cluster: a key on a lease a thread keeps alive.
+/// A lock held in the cluster: a key on this process's lease (see `Lease`).
 struct EtcdLock<'a> {
     home: &'a EtcdHome,
     key: String,
     /// The lock key's create revision: the fencing token.
     revision: i64,
-    lease: i64,
-    state: Arc<LeaseState>,
-    thread: Option<JoinHandle<()>>,
+    lease: Arc<Lease>,
+    /// Let go of already (by the save that took it with it).
+    released: Cell<bool>,
 }
 
-struct LeaseState {
+/// One lease a process and cluster, granted on the first lock and kept alive by one thread
+/// for as long as the process runs: every lock sits on it, so a fleet pays for one grant,
+/// not one a seller, and a process that dies lets go of all its locks when it ends.
+struct Lease {
+    id: i64,
+    ttl: i64,
     /// False once a keep-alive found the lease gone, or none succeeded for a whole lease.
     alive: AtomicBool,
-    /// When the lock was last known to be ours (a keep-alive, a fenced write).
+    /// When a lock on it was last known to be this run's (a keep-alive, a fenced write).
     confirmed: Mutex<Instant>,
-    stop: Mutex<bool>,
-    wake: Condvar,
+}
+
+impl Lease {
+    /// The process's lease for `gateway`'s cluster: the live one, or a new one.
+    fn of(gateway: &Arc<Gateway>) -> Result<Arc<Lease>, Failure> {
+        type Leases = Mutex<Vec<(usize, Arc<Lease>)>>;
+        static LEASES: OnceLock<Leases> = OnceLock::new();
+        let mut leases = LEASES.get_or_init(|| Mutex::new(Vec::new())).lock().unwrap_or_else(PoisonError::into_inner);
+        let id = Arc::as_ptr(gateway) as usize;
+        leases.retain(|(_, lease)| lease.alive.load(Ordering::SeqCst));
+        if let Some((_, lease)) = leases.iter().find(|(g, _)| *g == id) {
+            return Ok(lease.clone());
+        }
+        let ttl = lease_ttl();
+        let lease = Arc::new(Lease {
+            id: gateway.grant(ttl)?,
+            ttl,
+            alive: AtomicBool::new(true),
+            confirmed: Mutex::new(Instant::now()),
+        });
+        let (keeper, kept) = (gateway.clone(), lease.clone());
+        let spawned = std::thread::Builder::new().name("etcd-lease".into()).spawn(move || keep_alive(&keeper, &kept));
+        if spawned.is_err() {
+            gateway.revoke(lease.id);
+            return Err(Failure::Unknown("cannot start the thread that keeps the etcd lease alive".into()));
+        }
+        leases.push((id, lease.clone()));
+        Ok(lease)
+    }
+
+    fn confirm(&self) {
+        *self.confirmed.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+    }
 }
 
 impl<'a> EtcdLock<'a> {
-    fn acquire(home: &'a EtcdHome, key: &str, wait: Duration, who: &str) -> Result<EtcdLock<'a>, Error> {
-        let ttl = lease_ttl();
+    /// Takes the lock `key`; with `snapshot`, the seller's keys are read in the same txn
+    /// (one round trip less for every refresh).
+    fn acquire(
+        home: &'a EtcdHome,
+        key: &str,
+        wait: Duration,
+        who: &str,
+        snapshot: bool,
+    ) -> Result<EtcdLock<'a>, Error> {
         let gateway = &home.gateway;
-        let lease = gateway.grant(ttl).map_err(|f| f.into_error(&format!("a lease for `{}`", home.shown_key(key))))?;
-        // Kept alive from now on: a wait for a busy lock may outlast the lease.
-        let state = Arc::new(LeaseState {
-            alive: AtomicBool::new(true),
-            confirmed: Mutex::new(Instant::now()),
-            stop: Mutex::new(false),
-            wake: Condvar::new(),
-        });
-        let thread = {
-            let (gateway, state) = (gateway.clone(), state.clone());
-            std::thread::Builder::new()
-                .name("etcd-lease".into())
-                .spawn(move || keep_alive(&gateway, lease, ttl, &state))
-        };
-        let thread = match thread {
-            Ok(thread) => Some(thread),
-            Err(e) => {
-                gateway.revoke(lease);
-                return Err(Error::Local(format!("cannot start the thread that keeps the etcd lease alive: {e}")));
-            }
-        };
-        let mut lock = EtcdLock { home, key: key.to_string(), revision: 0, lease, state, thread };
+        let lease = Lease::of(gateway).map_err(|f| f.into_error(&format!("a lease for `{}`", home.shown_key(key))))?;
+        let ttl = lease.ttl;
         let id = write_id();
         let value = json!({ "holder": id, "pid": std::process::id(), "host": hostname() }).to_string().into_bytes();
-        let put = [Op::Put { key: key.to_string(), value: value.clone(), lease }];
+        let mut put = vec![Op::Put { key: key.to_string(), value: value.clone(), lease: lease.id }];
+        if snapshot {
+            put.extend(home.snapshot_ops());
+        }
         let deadline = Instant::now() + wait;
         let mut unclear = 0;
         let revision = loop {
             match gateway.txn(&[Compare::Created(key.to_string(), 0)], &put, &[Op::Get(key.to_string())], Kind::Write) {
-                Ok(answer) if answer.succeeded => break answer.revision,
+                Ok(answer) if answer.succeeded => {
+                    if snapshot {
+                        home.remember(answer.ranges);
+                    }
+                    break answer.revision;
+                }
                 Ok(answer) => {
                     if Instant::now() >= deadline {
                         let holder = answer.ranges.first().and_then(|r| r.first()).map(|kv| holder_of(&kv.value));
-                        return Err(Error::Local(format!(
+                        return Err(Error::Busy(format!(
                             "{who} has held the lock `{}`{} for over {} s, so nothing was spent; try again, or raise \
                              --lock-wait (a holder that died lets go within {ttl} s, when its lease ends)",
                             home.shown_key(key),
@@ -672,38 +723,38 @@ impl<'a> EtcdLock<'a> {
                         return Err(Failure::Unknown(why).into_error(&format!("the lock `{}`", home.shown_key(key))));
                     }
                 }
-                Err(f) => {
-                    return Err(f.into_error(&format!("the lock `{}`", home.shown_key(key))));
+                // The lease ended since it was granted (a pause): the next lock gets a new one.
+                Err(Failure::Refused { message, .. }) if message.contains("lease not found") => {
+                    lease.alive.store(false, Ordering::SeqCst);
+                    return Err(Error::Network(format!(
+                        "this process's etcd lease ended (was it paused for over {ttl} s?); nothing was spent: run again"
+                    )));
                 }
+                Err(f) => return Err(f.into_error(&format!("the lock `{}`", home.shown_key(key)))),
             }
         };
-        lock.revision = revision;
-        lock.confirm();
-        Ok(lock)
+        lease.confirm();
+        Ok(EtcdLock { home, key: key.to_string(), revision, lease, released: Cell::new(false) })
     }
 }
 
-/// Renews the lease every third of its length until told to stop; marks it dead when it
-/// is gone, or when no renewal got through for a whole lease.
-fn keep_alive(gateway: &Gateway, lease: i64, ttl: i64, state: &LeaseState) {
-    let every = Duration::from_millis((ttl as u64 * 1000 / 3).max(200));
+/// Renews the lease every third of its length for as long as the process runs; marks it
+/// dead when it is gone, or when no renewal got through for a whole lease.
+fn keep_alive(gateway: &Gateway, lease: &Lease) {
+    let every = Duration::from_millis((lease.ttl as u64 * 1000 / 3).max(200));
     loop {
-        let stop = state.stop.lock().unwrap_or_else(PoisonError::into_inner);
-        let (stop, _) = state.wake.wait_timeout(stop, every).unwrap_or_else(PoisonError::into_inner);
-        if *stop {
-            return;
-        }
-        drop(stop);
-        match gateway.keep_alive(lease) {
-            Ok(Some(_)) => *state.confirmed.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now(),
+        std::thread::sleep(every);
+        match gateway.keep_alive(lease.id) {
+            Ok(Some(_)) => lease.confirm(),
             Ok(None) => {
-                state.alive.store(false, Ordering::SeqCst);
+                lease.alive.store(false, Ordering::SeqCst);
                 return;
             }
             Err(_) => {
-                let since = state.confirmed.lock().unwrap_or_else(PoisonError::into_inner).elapsed();
-                if since > Duration::from_secs(ttl as u64) {
-                    state.alive.store(false, Ordering::SeqCst);
+                let since = lease.confirmed.lock().unwrap_or_else(PoisonError::into_inner).elapsed();
+                if since > Duration::from_secs(lease.ttl as u64) {
+                    lease.alive.store(false, Ordering::SeqCst);
+                    return;
                 }
             }
         }
@@ -727,11 +778,11 @@ fn hostname() -> String {
 
 impl Held for EtcdLock<'_> {
     fn still_held(&self) -> Result<(), Error> {
-        let ttl = Duration::from_secs(lease_ttl() as u64);
-        if !self.state.alive.load(Ordering::SeqCst) {
+        let ttl = Duration::from_secs(self.lease.ttl as u64);
+        if !self.lease.alive.load(Ordering::SeqCst) {
             return Err(self.home.lost());
         }
-        let since = self.state.confirmed.lock().unwrap_or_else(PoisonError::into_inner).elapsed();
+        let since = self.lease.confirmed.lock().unwrap_or_else(PoisonError::into_inner).elapsed();
         if since < ttl / 3 {
             return Ok(());
         }
@@ -742,10 +793,7 @@ impl Held for EtcdLock<'_> {
                 self.confirm();
                 Ok(())
             }
-            Ok(_) => {
-                self.state.alive.store(false, Ordering::SeqCst);
-                Err(self.home.lost())
-            }
+            Ok(_) => Err(self.home.lost()),
             Err(f) => Err(f.into_error("the check that the lock is still this run's (nothing was spent)")),
         }
     }
@@ -755,20 +803,28 @@ impl Held for EtcdLock<'_> {
     }
 
     fn confirm(&self) {
-        *self.state.confirmed.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        self.lease.confirm();
+    }
+
+    fn released(&self) {
+        self.released.set(true);
     }
 }
 
 impl Drop for EtcdLock<'_> {
     fn drop(&mut self) {
-        *self.state.stop.lock().unwrap_or_else(PoisonError::into_inner) = true;
-        self.state.wake.notify_all();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        if self.released.get() {
+            self.home.forget();
+            return;
         }
-        // The lock key is on the lease: ending it lets go (and a revoke that fails ends
-        // with the lease anyway).
-        self.home.gateway.revoke(self.lease);
+        // Ours to delete only while it is this lock (a lost lock is another run's now).
+        let compare = [Compare::Created(self.key.clone(), self.revision)];
+        for _ in 0..2 {
+            match self.home.gateway.txn(&compare, &[Op::Delete(self.key.clone())], &[], Kind::Write) {
+                Err(Failure::Unknown(_)) => continue,
+                _ => break,
+            }
+        }
         self.home.forget();
     }
 }
@@ -787,6 +843,10 @@ struct EtcdSlot<'a> {
     keep: bool,
     /// Another run took the reservation over with this run's answer in it (see `save`).
     taken_over: bool,
+    /// Saved the moment it arrived (`save_at_once`).
+    saved: Cell<bool>,
+    /// Whose answer may replace the saved tokens (`Slot::expect`).
+    expected: RefCell<(Option<String>, super::Replace)>,
 }
 
 impl EtcdSlot<'_> {
@@ -795,12 +855,49 @@ impl EtcdSlot<'_> {
     }
 }
 
+impl EtcdSlot<'_> {
+    /// The answer's first write, when it may replace the saved tokens: the save itself, in
+    /// one fenced txn that also clears the reservation and lets go of the lock (one write,
+    /// not three, for every refresh). Whether it went through.
+    fn save_at_once(&self, text: &[u8]) -> bool {
+        let Some((lock, revision)) = self.held.fence() else { return false };
+        let (tmp, token) = (self.tmp().to_string(), self.home.key.clone());
+        let compare = [Compare::Created(lock.clone(), revision), Compare::Modified(tmp.clone(), self.reserved.get())];
+        let ops = [Op::put(&token, text), Op::Delete(tmp), Op::Delete(lock)];
+        self.home.forget();
+        let done = match self.home.gateway.txn(&compare, &ops, &[], Kind::Write) {
+            Ok(answer) => answer.succeeded,
+            Err(Failure::Unknown(_)) => self.home.value_of(&token).ok().flatten().is_some_and(|kv| kv.value == text),
+            Err(_) => false,
+        };
+        if done {
+            self.held.released();
+        }
+        done
+    }
+}
+
 impl Slot for EtcdSlot<'_> {
+    fn expect(&self, seller: Option<&str>, replace: super::Replace) {
+        *self.expected.borrow_mut() = (seller.map(str::to_string), replace);
+    }
+
     fn keep(&self, answer: &[u8]) {
-        if self.kept.borrow().is_some() || self.elsewhere.borrow().is_some() {
+        if self.kept.borrow().is_some() || self.elsewhere.borrow().is_some() || self.saved.get() {
             return;
         }
         let text = pretty(answer);
+        let replaces = match &*self.expected.borrow() {
+            (_, super::Replace::AnySeller) | (None, _) => true,
+            (Some(ours), _) => {
+                ours.is_empty()
+                    || TokenResponse::parse(answer).is_ok_and(|a| a.open_id().is_empty() || a.open_id() == ours)
+            }
+        };
+        if replaces && self.save_at_once(&text) {
+            self.saved.set(true);
+            return;
+        }
         let tmp = self.tmp().to_string();
         // Guarded by the reservation, not the lock: an answer already paid for is kept even
         // if the lock was lost meanwhile, unless another run took the reservation over.
@@ -833,6 +930,10 @@ impl Slot for EtcdSlot<'_> {
     }
 
     fn save(&mut self, answer: &TokenResponse) -> Result<(), Error> {
+        if self.saved.get() {
+            self.keep = true;
+            return Ok(());
+        }
         if let Some(aside) = self.elsewhere.borrow().as_ref() {
             return Err(Error::Local(format!(
                 "{}; the answer this run had already been paid was kept in `{aside}`",

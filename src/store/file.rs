@@ -289,7 +289,7 @@ impl Place for FileHome {
         let busy = || super::login_busy(&self.shown(), &shown(&path));
         let file = match take_lock(self, &path, Duration::ZERO, busy) {
             Ok(file) => file,
-            Err(Error::Local(_)) if !wait.is_zero() => {
+            Err(Error::Busy(_)) if !wait.is_zero() => {
                 super::say_login_wait(&self.shown(), wait);
                 take_lock(self, &path, wait, busy)?
             }
@@ -423,7 +423,7 @@ fn take_lock(home: &FileHome, path: &Path, wait: Duration, busy: impl Fn() -> St
             Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(20))
             }
-            Err(fs::TryLockError::WouldBlock) => return Err(Error::Local(busy())),
+            Err(fs::TryLockError::WouldBlock) => return Err(Error::Busy(busy())),
             Err(fs::TryLockError::Error(e)) => return Err(Error::file("lock", path, e)),
         }
     }

@@ -418,6 +418,15 @@ impl Gateway {
         self.txn(&[], ops, &[], Kind::Read)
     }
 
+    /// A member-local read of `key` (`serializable`: no round of the cluster, maybe stale):
+    /// a hint, never a decision.
+    pub fn peek(&self, key: &str) -> Result<Option<Kv>, Failure> {
+        let mut request = range_request(key, false, false);
+        request["serializable"] = true.into();
+        let answer = self.call("kv/range", &request, Kind::Read)?;
+        Ok(Kv::all(&answer).into_iter().next())
+    }
+
     /// The keys under `prefix`.
     pub fn keys(&self, prefix: &str) -> Result<Vec<String>, Failure> {
         let answer = self.call("kv/range", &range_request(prefix, true, true), Kind::Read)?;

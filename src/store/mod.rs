@@ -156,6 +156,15 @@ trait Place {
     /// refresh token).
     fn kept_beside(&self) -> Vec<Kept>;
     fn cache(&self) -> Cache;
+    /// Whether another run holds the lock now, as far as a read can tell (a hint: only
+    /// taking the lock decides).
+    fn locked_elsewhere(&self) -> bool {
+        false
+    }
+    /// The saved tokens as a cheap read sees them (maybe stale: a hint).
+    fn peek_saved(&self) -> Option<TokenResponse> {
+        self.read_saved().ok().map(|(r, _)| r)
+    }
     /// Whether only the owner can read the tokens, and what was seen (`doctor`).
     fn privacy(&self) -> Option<(bool, String)>;
 }
@@ -171,10 +180,15 @@ trait Held {
     }
     /// Notes that the lock was just seen to be this run's (a fenced write went through).
     fn confirm(&self) {}
+    /// Notes that a write already let go of the lock (nothing left to release).
+    fn released(&self) {}
 }
 
 /// The reserved place, under the lock.
 trait Slot {
+    /// Whose answer may replace the saved tokens (before the call, for stores that save
+    /// an answer the moment it arrives).
+    fn expect(&self, _seller: Option<&str>, _replace: Replace) {}
     /// Keeps an answer (once) the moment it arrives.
     fn keep(&self, answer: &[u8]);
     /// Makes the answer the saved tokens (from where `keep` put it, when it did).
@@ -302,6 +316,16 @@ impl Home {
 
     pub fn cache(&self) -> Cache {
         self.place.cache()
+    }
+
+    /// The saved tokens as a cheap read sees them (maybe stale: a hint, never a decision).
+    pub fn peek(&self) -> Option<TokenResponse> {
+        self.place.peek_saved()
+    }
+
+    /// Whether another run holds the lock now, as a read sees it (see `Place`).
+    pub fn locked_elsewhere(&self) -> bool {
+        self.place.locked_elsewhere()
     }
 
     pub fn privacy(&self) -> Option<(bool, String)> {
@@ -588,6 +612,7 @@ impl Reservation<'_> {
         call: impl FnOnce(&Room) -> Result<TokenResponse, Error>,
     ) -> Result<TokenResponse, Error> {
         self.guard.held.still_held()?;
+        self.slot.expect(self.seller.as_deref(), replace);
         let hold = interrupt::hold()?;
         let answer = call(&Room { slot: self.slot.as_ref() })?;
         let ours = self.seller.as_deref().unwrap_or_default();

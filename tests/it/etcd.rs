@@ -374,17 +374,21 @@ fn three_machines_refresh_one_fleet_at_once_and_spend_each_refresh_token_once() 
             (dir, child)
         })
         .collect();
+    // Each machine refreshes the sellers it locks and leaves those another one holds.
     let mut refreshed = 0;
     for (_, child) in machines {
         let out: Out = child.wait_with_output().unwrap().into();
         check_exit(&out, 0);
-        check_contains(
-            &out.stdout,
-            "200 token files: 200 refreshed, 0 still valid, 0 need a new login, 0 failed",
-            &out,
-        );
-        refreshed += 200;
+        check_contains(&out.stdout, "0 need a new login, 0 failed", &out);
+        let tally = out.stdout.lines().last().unwrap_or_default().to_string();
+        let n: usize = tally.split(": ").nth(1).and_then(|t| t.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
+        refreshed += n;
     }
+    check(
+        refreshed >= 200,
+        &format!("every seller refreshed by one of them ({refreshed} in all)"),
+        &s.sandbox.log_out(),
+    );
     check(
         s.sandbox.count("/api/v2/token/refresh") - before == refreshed,
         "one request per refresh: none spent a token twice",
@@ -395,58 +399,54 @@ fn three_machines_refresh_one_fleet_at_once_and_spend_each_refresh_token_once() 
     check_contains(&out.stdout, "200 refreshed", &out);
 }
 
-/// The `nth_txn` gateway txn after the call holding `after`, as strace counts `sendto`
-/// calls (the main thread's), to kill or stop a refresh at it.
-fn sendto_index(setup: &Setup, location: &str, after: &str, nth_txn: usize) -> usize {
-    let trace = setup.dir.path("etcd.trace");
-    let cmd = setup.with_bases(&setup.dir, "refresh", &["--token-file", location]);
-    let mut wrapped = Command::new("strace");
-    wrapped.args(["-qq", "-e", "signal=none", "-e", "trace=sendto", "-s", "64", "-o"]).arg(&trace);
-    wrapped.arg(cmd.get_program()).args(cmd.get_args()).current_dir(&setup.dir.0);
-    wrapped.env_clear().envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
-    check_exit(&run(wrapped), 0);
-    let lines: Vec<String> = fs::read_to_string(&trace).unwrap().lines().map(str::to_string).collect();
-    let from = lines.iter().position(|l| l.contains(after)).expect("the marker call");
-    let txn = lines[from..]
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.contains("POST /v3/kv/txn"))
-        .nth(nth_txn - 1)
-        .expect("the txn")
-        .0;
-    from + txn + 1
-}
-
 fn strace_missing() -> bool {
     Command::new("strace").arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err()
 }
 
-/// A machine dies mid-spend: a refresh killed after TikTok answered and its answer was
-/// kept in the reserved key, before the save; a run from another directory (another
-/// machine) installs the kept answer; nothing was spent twice.
+/// A machine dies mid-spend: a refresh killed after TikTok answered, the moment its answer
+/// was written to the cluster (at the read of etcd's reply): the answer's first write is
+/// the save itself, so the tokens are in place and the lock let go with it; a run from
+/// another directory (another machine) goes on from them at once; nothing spent twice.
 #[test]
-fn a_machine_killed_before_the_save_leaves_its_answer_for_another() {
+fn a_machine_killed_after_the_answers_write_leaves_the_tokens_in_place() {
     let Some(s) = Setup::new("etcd-killed", &[]) else { return };
     if strace_missing() {
         return skip("strace is not installed");
     }
     let acme = s.cluster.url("tiktok/acme");
     check_exit(&s.login(&acme), 0);
-    // The save is the second txn after the token request (the first keeps the answer).
-    let at = sendto_index(&s, &acme, "GET /api/v2/token/refresh", 2);
+    let trace = s.dir.path("etcd-kill.trace");
+    let cmd = s.with_bases(&s.dir, "refresh", &["--token-file", &acme]);
+    let mut w = Command::new("strace");
+    w.args(["-qq", "-e", "signal=none", "-e", "trace=sendto,recvfrom", "-s", "64", "-o"]).arg(&trace);
+    w.arg(cmd.get_program()).args(cmd.get_args()).current_dir(&s.dir.0);
+    w.env_clear().envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
+    check_exit(&run(w), 0);
+    let text = fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let request = lines.iter().position(|l| l.contains("GET /api/v2/token/refresh")).unwrap();
+    let head = request + lines[request..].iter().position(|l| l.contains("POST /v3/kv/txn")).unwrap();
+    let reply = head + 2 + lines[head + 2..].iter().position(|l| l.starts_with("recvfrom(")).unwrap();
+    let nth = lines[..=reply].iter().filter(|l| l.starts_with("recvfrom(")).count();
+    let before = s.cluster.get("tiktok/acme");
     let cmd = s.with_bases(&s.dir, "refresh", &["--token-file", &acme]);
     let mut wrapped = Command::new("strace");
-    wrapped.args(["-qq", "-o", "/dev/null", "-e", &format!("inject=sendto:signal=KILL:when={at}")]);
+    wrapped.args(["-qq", "-o", "/dev/null", "-e", &format!("inject=recvfrom:signal=KILL:when={nth}")]);
     wrapped.arg(cmd.get_program()).args(cmd.get_args()).current_dir(&s.dir.0);
     wrapped.env_clear().envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
     let killed = run(wrapped);
     check(killed.code != Some(0), "killed", &killed);
-    check(s.cluster.get("tiktok/.acme.tmp").is_some_and(|v| v.contains("access_token")), "the answer is kept", &killed);
+    check(s.cluster.get("tiktok/acme") != before, "its answer is the tokens now", &killed);
+    check(
+        s.cluster.get("tiktok/.acme.lock").is_none() && s.cluster.get("tiktok/.acme.tmp").is_none(),
+        "let go",
+        &killed,
+    );
     let other = TempDir::new("etcd-other-machine");
+    let started = Instant::now();
     let out = run(s.with_bases(&other, "refresh", &["--token-file", &acme]));
     check_exit(&out, 0);
-    check_contains(&out.stderr, "installed the newer tokens that an earlier run kept in `etcd://", &out);
-    check(s.cluster.get("tiktok/.acme.tmp").is_none(), "installed", &out);
+    check(started.elapsed() < Duration::from_secs(2), "no wait for a dead holder's lease", &out);
     check_exit(&run(s.with_bases(&other, "refresh", &["--token-file", &acme])), 0);
 }
 
@@ -473,7 +473,8 @@ fn nth_call(s: &Setup, location: &str, syscall: &str, needle: &str) -> usize {
 /// - stopped with its request out and the answer unread: the other run's (same) token is
 ///   refused; the first, continued, keeps its answer in a recovery key, which the next run
 ///   installs;
-/// - stopped just after keeping its answer: the other run installs that answer and goes on.
+/// - stopped just after its answer's first write (the save itself, which lets go of the
+///   lock): the other run goes on from those tokens, and the first, continued, succeeds.
 #[test]
 fn a_holder_paused_past_its_lease_writes_nothing_over_the_newer_tokens() {
     let Some(s) = Setup::new("etcd-paused", &[]) else { return };
@@ -524,15 +525,23 @@ fn a_holder_paused_past_its_lease_writes_nothing_over_the_newer_tokens() {
             "request out" => {
                 check(taker.code == Some(5), &format!("{case}: the token was spent by the paused run"), &taker)
             }
-            "answer kept" => {
-                check_exit(&taker, 0);
-                check_contains(&taker.stderr, "installed the newer tokens", &taker);
-            }
             _ => check_exit(&taker, 0),
         }
         let newer = s.cluster.get("tiktok/acme");
         let _ = Command::new("kill").args(["-CONT", &pid]).status();
         let out: Out = paused.wait_with_output().unwrap().into();
+        if case == "answer kept" {
+            // Its save went through before the stop; the reply came after its 3 s limit, so
+            // it may not know that: then it keeps its answer aside too, and says so. Either
+            // way the lineage is whole.
+            check(
+                out.code == Some(0) || out.stderr.contains(".acme.recovered-"),
+                &format!("{case}: saved, or kept"),
+                &out,
+            );
+            check_exit(&run(s.with_bases(&other, "refresh", &["--token-file", &acme])), 0);
+            continue;
+        }
         check(out.code == Some(1), &format!("{case}: the paused run fails"), &out);
         check_contains(&out.stderr, "no longer holds the lock", &out);
         match case {
@@ -583,6 +592,8 @@ fn members_that_die_are_survived_and_none_left_is_exit_1_naming_them() {
         s.cluster.restart(i);
     }
     s.cluster.wait_healthy(&[0, 1, 2]);
+    // The failed run's locks end with its lease (renewed by the new leader): wait it out.
+    std::thread::sleep(Duration::from_secs(3));
     let out = run(s.with_bases(&s.dir, "refresh", &["--jobs", "4", &prefix]));
     check_exit(&out, 0);
     check_contains(&out.stdout, "30 refreshed", &out);

@@ -326,6 +326,115 @@ def bench_fleet_scale(work):
         sandbox.stop()
 
 
+class Etcd:
+    """A three-member etcd on loopback (Debian's etcd-server), stopped by stop()."""
+
+    def __init__(self, work):
+        ports = [free_port() for _ in range(6)]
+        self.clients = ports[:3]
+        cluster = ",".join(f"m{i}=http://127.0.0.1:{ports[3 + i]}" for i in range(3))
+        self.procs = []
+        for i in range(3):
+            c, p = ports[i], ports[3 + i]
+            self.procs.append(subprocess.Popen(
+                ["etcd", "--name", f"m{i}", "--data-dir", os.path.join(work, f"etcd-m{i}"),
+                 "--listen-client-urls", f"http://127.0.0.1:{c}", "--advertise-client-urls", f"http://127.0.0.1:{c}",
+                 "--listen-peer-urls", f"http://127.0.0.1:{p}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{p}",
+                 "--initial-cluster", cluster, "--auto-compaction-retention", "1", "--quota-backend-bytes", str(4 << 30)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.time() + 30
+        for c in self.clients:
+            while True:
+                try:
+                    if b"true" in urllib.request.urlopen(f"http://127.0.0.1:{c}/health", timeout=1).read():
+                        break
+                except OSError:
+                    pass
+                if time.time() > deadline:
+                    raise RuntimeError("etcd did not start")
+                time.sleep(0.1)
+
+    def url(self, path):
+        return "etcd://" + ",".join(f"127.0.0.1:{c}" for c in self.clients) + "/" + path
+
+    def stop(self):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
+def due_sellers(sandbox, directory, n):
+    """n sellers whose access tokens end in 10 minutes (as the files say): due for
+    `refresh --if-expiring-within 1h`, and not once refreshed (the sandbox gives 7 days)."""
+    files = make_sellers(sandbox, directory, n)
+    soon = int(time.time()) + 600
+    for path in files:
+        with open(path) as f:
+            answer = json.load(f)
+        answer["data"]["access_token_expire_in"] = soon
+        with open(path, "w") as f:
+            json.dump(answer, f)
+    return files
+
+
+def bench_etcd(work):
+    """1,000 sellers in a three-member loopback etcd, the sandbox at 50 ms, `refresh --jobs 8
+    --if-expiring-within 1h`: from one process, and from three at once (each seller due once:
+    whoever locks it first refreshes it, the others find it fresh); beside the same 1,000 as
+    files. Every refresh token must be spent once: a second spend would be a seller needing a
+    new login, and every run must exit 0 with the refreshes adding up to 1,000."""
+    if shutil.which("etcd") is None:
+        row("etcd store", "SKIPPED: etcd is not installed (tests/support/test-deps.sh installs etcd-server)")
+        return
+    redirect = f"http://127.0.0.1:{free_port()}/"
+    sandbox = Sandbox(redirect, extra=["--latency", "50ms"])
+    etcd = Etcd(work)
+    try:
+        base = [STATIC, "refresh", "--jobs", "8", "--if-expiring-within", "1h", "--auth-base", sandbox.url]
+        files = due_sellers(sandbox, os.path.join(work, "etcd-files"), 1000)
+        file_time = run_timed([*base, "-q", *files])
+        refreshed = lambda out: int(re.search(r"(\d+) refreshed", out).group(1))
+        results = {}
+        for label, procs in (("one process", 1), ("three processes at once", 3)):
+            prefix = f"bench{procs}"
+            sellers = due_sellers(sandbox, os.path.join(work, f"etcd-{prefix}"), 1000)
+            subprocess.run([STATIC, "copy", "-q", *sellers, etcd.url(prefix + "/")], env=ENV, check=True, stdout=subprocess.DEVNULL)
+            t0 = time.perf_counter()
+            running = [subprocess.Popen([*base, etcd.url(prefix + "/")], env=ENV, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True) for _ in range(procs)]
+            outs = [p.communicate() for p in running]
+            results[label] = time.perf_counter() - t0
+            total = 0
+            for p, (out, err) in zip(running, outs):
+                if p.returncode != 0:
+                    raise RuntimeError(f"etcd fleet refresh exited {p.returncode}: {err[-500:]}")
+                total += refreshed(out)
+            if total != 1000:
+                raise RuntimeError(f"{label}: {total} refreshes for 1,000 sellers")
+        one, three = results["one process"], results["three processes at once"]
+        row("refresh 1,000 sellers, 50 ms latency, --jobs 8: token files (static)", f"{file_time:.2f} s")
+        row("refresh 1,000 sellers in a 3-member etcd, one process (static)", f"{one:.2f} s", "<= 1.2x the files",
+            f"({one / file_time:.2f}x the files)")
+        row("the same, three processes at once (each seller refreshed once in all)", f"{three:.2f} s",
+            "<= the one process", f"({three / one:.2f}x one process; every refresh token spent once)")
+        # The per-seller cost: round trips to the gateway (one seller's refresh, counted by
+        # strace) and the time over the files'.
+        trips = "?"
+        if shutil.which("strace"):
+            one_seller = etcd.url("bench1/seller-0000")
+            trace = os.path.join(work, "etcd-trips.trace")
+            subprocess.run(["strace", "-f", "-qq", "-e", "trace=sendto", "-s", "24", "-o", trace,
+                            STATIC, "refresh", "-q", "--token-file", one_seller, "--auth-base", sandbox.url],
+                           env=ENV, check=True, stdout=subprocess.DEVNULL)
+            with open(trace) as f:
+                trips = str(sum(1 for l in f if "POST /v3/" in l))
+        row("etcd's cost per seller", f"{trips} gateway round trips, {(one - file_time) / 1000 * 8 * 1000:.1f} ms",
+            "", "(round trips of one refresh; ms = (etcd - files) x 8 jobs / 1,000)")
+    finally:
+        etcd.stop()
+        sandbox.stop()
+
+
 def bench_webhook(work):
     """`webhook verify` of a 1 MiB delivery (signed here with Python's own HMAC)."""
     import hashlib, hmac
@@ -449,6 +558,7 @@ def main():
         bench_api(work, py)
         bench_fleet(work)
         bench_fleet_scale(work)
+        bench_etcd(work)
         bench_webhook(work)
         row("peak RSS of /bin/true under the same measurement", f"{floor / 1024:.2f} MiB", "", "(the floor of the method)")
         if py:
