@@ -43,6 +43,7 @@ COMMANDS:
     sandbox    a local stand-in for TikTok Shop (authorization, Open API, webhooks)
     webhook    verify a delivery's signature, send a signed test delivery, manage subscriptions
     copy       sellers' tokens between token files and an etcd store
+    logout     forget a seller's tokens (--revoke: end the grant at TikTok too)
 
 OPTIONS:
     -h, --help       this text; `tiktok-shop-auth <COMMAND> --help` for a command

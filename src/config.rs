@@ -33,6 +33,8 @@ pub const ENV_REDIRECT_URL: &str = "TIKTOK_SHOP_REDIRECT_URL";
 pub struct App {
     pub key: String,
     pub secret: Secret,
+    /// Where the secret came from, for the messages a wrong one causes.
+    pub secret_source: String,
 }
 
 /// The flag's value, else the variable's (an empty variable counts as unset).
@@ -51,7 +53,11 @@ pub fn app(key_flag: Option<String>, secret_file: Option<PathBuf>) -> Result<App
             "the app key from --app-key or {ENV_APP_KEY} has spaces or control characters"
         )));
     }
-    Ok(App { key, secret: app_secret(secret_file)? })
+    let secret_source = match &secret_file {
+        Some(path) => format!("--app-secret-file `{}`", crate::secret::shown(path)),
+        None => ENV_APP_SECRET.to_string(),
+    };
+    Ok(App { key, secret: app_secret(secret_file)?, secret_source })
 }
 
 fn app_secret(file: Option<PathBuf>) -> Result<Secret, Error> {
@@ -111,14 +117,31 @@ pub fn base_url(flag: &str, var: &str, flag_value: Option<String>, default: &str
     Ok(format!("{}{}", url.origin(), url.path.trim_end_matches('/')))
 }
 
+/// Any http(s) redirect URL the app may have registered, for `login --manual`: nothing
+/// listens on it, the user pastes where the browser landed.
+pub fn any_redirect_url(flag_value: Option<String>) -> Result<HttpUrl, Error> {
+    let raw = setting(flag_value, ENV_REDIRECT_URL).unwrap_or_else(|| DEFAULT_REDIRECT_URL.to_string());
+    let what = format!("--redirect-url / {ENV_REDIRECT_URL} `{}`", masked(&raw));
+    let url = HttpUrl::parse(&raw).map_err(|e| Error::Usage(format!("{what} is not a usable URL: {e}")))?;
+    if url.scheme != "http" && url.scheme != "https" {
+        return Err(Error::Usage(format!("{what} must be an http:// or https:// address")));
+    }
+    Ok(url)
+}
+
 /// The redirect URL, checked the way the listener needs it: plain http on a loopback host.
 pub fn redirect_url(flag_value: Option<String>, port: Option<u16>) -> Result<HttpUrl, Error> {
     let raw = setting(flag_value, ENV_REDIRECT_URL).unwrap_or_else(|| DEFAULT_REDIRECT_URL.to_string());
     let what = format!("--redirect-url / {ENV_REDIRECT_URL} `{}`", masked(&raw));
     let mut url = HttpUrl::parse(&raw).map_err(|e| Error::Usage(format!("{what} is not a usable URL: {e}")))?;
+    if url.scheme != "http" && url.scheme != "https" {
+        return Err(Error::Usage(format!("{what} must be an http:// or https:// address")));
+    }
     if url.scheme != "http" {
         return Err(Error::Usage(format!(
-            "{what} must start with http:// (the listener on this machine speaks plain HTTP on loopback)"
+            "{what} must start with http:// for the listener on this machine (it speaks plain HTTP on loopback); \
+             an app registered with its own https:// callback signs in with `login --manual` (nothing listens: \
+             paste where the browser landed)"
         )));
     }
     if !matches!(url.host.as_str(), "localhost" | "127.0.0.1" | "[::1]") {

@@ -54,7 +54,7 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use cli::{Args, Invocation};
-use commands::{api, copy, doctor, exec, login, refresh, shops, status};
+use commands::{api, copy, doctor, exec, login, logout, refresh, shops, status};
 use error::Error;
 
 fn main() -> ExitCode {
@@ -95,6 +95,7 @@ fn dispatch(args: Vec<OsString>) -> Result<u8, Error> {
         "exec" => command(args, exec::help, exec::parse, exec::run),
         "doctor" => command(args, doctor::help, doctor::parse, |o| doctor::run(o).map(done)),
         "copy" => command(args, copy::help, copy::parse, |o| copy::run(o).map(done)),
+        "logout" => command(args, logout::help, logout::parse, |o| logout::run(o).map(done)),
         "sandbox" => command(args, sandbox::help, sandbox::parse, |o| sandbox::run(o).map(done)),
         "webhook" => {
             use commands::webhook as hook;

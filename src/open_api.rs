@@ -20,18 +20,29 @@ use ureq::Agent;
 use crate::config::App;
 use crate::error::{ApiError, Error};
 use crate::http::{self, Answer};
-use crate::secret::Secret;
+use crate::secret::{Secret, clean};
 use crate::store::Cache;
 use crate::{expiry, url};
 
 pub const SHOPS_PATH: &str = "/authorization/202309/shops";
+/// `DELETE` here ends the seller's grant (a shop call, unlike the rest of /authorization).
+pub const REVOKE_PATH: &str = "/authorization/202403/shops";
 
 /// The largest Open API answer read (a page of 100 orders is well under this).
 const MAX_ANSWER: u64 = 32 * 1024 * 1024;
-/// How often a GET is tried when TikTok answers 429 or 5xx.
-const TRIES: u32 = 3;
+/// How often a throttled call that only reads is tried again, by default (`--retries`).
+pub const RETRIES: u32 = 3;
 /// The longest `Retry-After` honoured.
-const MAX_RETRY_AFTER: u64 = 10;
+const MAX_RETRY_AFTER: u64 = 60;
+/// TikTok's throttle code (with HTTP 429).
+pub const THROTTLED: i64 = 36009002;
+/// An inactive shop, an inactive seller (HTTP 401): no refresh or login changes it.
+pub const SHOP_INACTIVE: i64 = 36009043;
+pub const SELLER_INACTIVE: i64 = 36009044;
+/// An Open API path that is no API (HTTP 404).
+pub const NO_SUCH_PATH: i64 = 36009009;
+/// A signature TikTok could not verify.
+pub const BAD_SIGNATURE: i64 = 106001;
 
 /// TikTok's access-token codes: the token is unknown (or was replaced) or has expired.
 pub const INVALID_ACCESS_TOKEN: i64 = 105001;
@@ -39,9 +50,16 @@ pub const EXPIRED_ACCESS_TOKEN: i64 = 105002;
 /// `shop_cipher` missing, or not one of the seller's shops.
 pub const SHOP_CIPHER_ERROR: i64 = 106013;
 
-/// Paths that never take a `shop_cipher`.
+/// Paths that never take a `shop_cipher` (the revoke call is a shop call all the same).
 pub fn takes_no_shop(path: &str) -> bool {
-    path.starts_with("/authorization/") || path.starts_with("/seller/")
+    (path.starts_with("/authorization/") && path != REVOKE_PATH) || path.starts_with("/seller/")
+}
+
+/// A content type's media type, without its parameters (`; boundary=...`), lowercase:
+/// what decides whether a body is signed (TikTok's own samples compare the whole header
+/// and so sign multipart wrongly once `; boundary=` is there).
+pub fn media_type(content_type: &str) -> String {
+    content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
 }
 
 /// One Open API request, before signing.
@@ -53,11 +71,36 @@ pub struct Call {
     pub query: Vec<(String, String)>,
     pub shop_cipher: Option<String>,
     pub body: Option<Vec<u8>>,
+    /// The body's content type when it is not JSON (a multipart upload's, boundary and all).
+    pub content_type: Option<String>,
 }
 
 impl Call {
     pub fn get(path: &str) -> Call {
-        Call { method: "GET".into(), path: path.into(), query: Vec::new(), shop_cipher: None, body: None }
+        Call {
+            method: "GET".into(),
+            path: path.into(),
+            query: Vec::new(),
+            shop_cipher: None,
+            body: None,
+            content_type: None,
+        }
+    }
+
+    /// The content type sent.
+    pub fn content_type(&self) -> &str {
+        self.content_type.as_deref().unwrap_or("application/json")
+    }
+
+    /// Whether the body is signed: not for `multipart/form-data` (TikTok signs path and
+    /// query only there).
+    pub fn signs_body(&self) -> bool {
+        media_type(self.content_type()) != "multipart/form-data"
+    }
+
+    /// Whether repeating it is harmless: a GET, or a POST that only reads (`.../search`).
+    pub fn reads_only(&self) -> bool {
+        self.method == "GET" || self.method == "POST" && self.path.trim_end_matches('/').ends_with("/search")
     }
 }
 
@@ -73,6 +116,17 @@ pub struct Client<'a> {
     pub agent: &'a Agent,
     pub base: &'a str,
     pub app: &'a App,
+    /// How often a throttled call that only reads is tried again (`--retries`).
+    pub retries: u32,
+    /// No line for each wait (`--quiet`).
+    pub quiet: bool,
+}
+
+impl<'a> Client<'a> {
+    /// A client with the default retries (`RETRIES`), saying each wait.
+    pub fn new(agent: &'a Agent, base: &'a str, app: &'a App) -> Client<'a> {
+        Client { agent, base, app, retries: RETRIES, quiet: false }
+    }
 }
 
 impl Client<'_> {
@@ -84,7 +138,7 @@ impl Client<'_> {
             query.push(("shop_cipher", cipher));
         }
         query.extend(call.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let body = call.body.as_deref().unwrap_or_default();
+        let body = if call.signs_body() { call.body.as_deref().unwrap_or_default() } else { &[] };
         let secret = self.app.secret.expose();
         let input = sign_input(&call.path, &query, body);
         let sign = sign_over(secret, &input);
@@ -97,39 +151,49 @@ impl Client<'_> {
     /// Sends `call` once, signed now.
     pub fn send_once(&self, call: &Call, token: &Secret, now: i64) -> Result<Answer, Error> {
         let signed = self.sign(call, now);
-        let headers = [("x-tts-access-token", token.expose()), ("content-type", "application/json")];
+        let headers = [("x-tts-access-token", token.expose()), ("content-type", call.content_type())];
         let endpoint = format!("{}{}", self.base, call.path);
         http::send(self.agent, &call.method, &signed.url, &endpoint, &headers, call.body.as_deref(), MAX_ANSWER)
     }
 
-    /// Sends `call`, retrying a GET on 429 and 5xx; `seen` is shown each answer (for
-    /// `--include`). Returns the answer and the time it was signed at.
+    /// Sends `call`; one that only reads (`Call::reads_only`) is tried again, up to
+    /// `retries` times, when TikTok throttles it (HTTP 429 or 503, or code 36009002), or a
+    /// GET meets another 5xx: waits of 1, 2, 4 s... with jitter, or the `Retry-After` given
+    /// (up to 60 s). A call that may change something is sent once. `seen` is shown each
+    /// answer (for `--include`). Returns the answer and the time it was signed at.
     pub fn send(&self, call: &Call, token: &Secret, seen: &mut dyn FnMut(&Answer)) -> Result<(Answer, i64), Error> {
-        let mut attempt = 1;
+        let mut retry = 0;
         loop {
             let now = expiry::now();
             let answer = self.send_once(call, token, now)?;
             seen(&answer);
-            let retryable = answer.status == 429 || answer.status >= 500;
-            if call.method != "GET" || !retryable || attempt == TRIES {
+            let again = call.reads_only() && (throttled(&answer) || call.method == "GET" && answer.status >= 500);
+            if !again || retry >= self.retries {
                 return Ok((answer, now));
             }
-            let wait = retry_after(&answer).unwrap_or(1 << (attempt - 1)).min(MAX_RETRY_AFTER);
-            noteln!(
-                "tiktok-shop-auth: {} answered HTTP {}; trying again in {wait} s ({} of {TRIES})",
-                call.path,
-                answer.status,
-                attempt + 1
-            );
-            std::thread::sleep(Duration::from_secs(wait));
-            attempt += 1;
+            retry += 1;
+            let wait = retry_after(&answer)
+                .map(|s| Duration::from_secs(s.min(MAX_RETRY_AFTER)))
+                .unwrap_or_else(|| backoff(retry));
+            if !self.quiet {
+                noteln!(
+                    "tiktok-shop-auth: {} answered HTTP {}{}; trying again in {:.1} s ({retry} of {} retries)",
+                    call.path,
+                    answer.status,
+                    if throttled(&answer) { " (throttled)" } else { "" },
+                    wait.as_secs_f64(),
+                    self.retries
+                );
+            }
+            std::thread::sleep(wait);
         }
     }
 
     /// TikTok's envelope checked, with the Open API's meanings (see `open_api_error`).
     pub fn check(&self, call: &Call, answer: &Answer, now: i64) -> Result<Value, Error> {
         let endpoint = format!("{}{}", self.base, call.path);
-        http::check_envelope(&call.path, answer, &endpoint).map_err(|e| open_api_error(e, answer.date(), now))
+        http::check_envelope(&call.path, answer, &endpoint)
+            .map_err(|e| open_api_error(e, answer.date(), now, Some(self.app)))
     }
 
     /// The seller's authorized shops (`data.shops`), fetched now.
@@ -139,6 +203,20 @@ impl Client<'_> {
         let value = self.check(&call, &answer, now)?;
         Ok(value.pointer("/data/shops").and_then(Value::as_array).cloned().unwrap_or_default())
     }
+}
+
+/// Whether TikTok throttled the call: HTTP 429 or 503 (overloaded), or its code 36009002.
+fn throttled(answer: &Answer) -> bool {
+    let code = || serde_json::from_slice::<Value>(&answer.body).ok().and_then(|v| v["code"].as_i64());
+    answer.status == 429 || answer.status == 503 || code() == Some(THROTTLED)
+}
+
+/// The wait before retry `n` (from 1): 1 s doubling, a quarter of it random either way.
+fn backoff(n: u32) -> Duration {
+    let base = 1000u64 << (n - 1).min(6);
+    let random = crate::secret::random_urlsafe(3).map(|r| r.bytes().map(u64::from).sum::<u64>()).unwrap_or(0);
+    let jitter = (random % 501) * base / 1000; // 0 to half of base
+    Duration::from_millis((base - base / 4 + jitter).min(MAX_RETRY_AFTER * 1000))
 }
 
 /// `Retry-After` in seconds (an HTTP date is read too).
@@ -152,8 +230,44 @@ fn retry_after(answer: &Answer) -> Option<u64> {
 
 /// An Open API error as the user should meet it: a refused access token is exit 5 with
 /// what to run, a signature or timestamp error carries the clock hint.
-pub fn open_api_error(e: Error, server_date: Option<i64>, now: i64) -> Error {
+/// Where the app secret came from is named when a signature fails.
+pub fn open_api_error(e: Error, server_date: Option<i64>, now: i64, app: Option<&App>) -> Error {
     match e {
+        Error::TikTok(api) if api.code == THROTTLED || api.http_status == 429 || api.http_status == 503 => {
+            Error::Local(format!(
+                "{api}: TikTok throttled the call (too many calls, or it is overloaded) and went on refusing it after \
+                 the retries (--retries); the token is fine: try again later, or make fewer calls (TikTok allows \
+                 about 50 a second per app and shop)"
+            ))
+        }
+        Error::TikTok(api) if api.code == SHOP_INACTIVE => Error::Local(format!(
+            "{api}: TikTok refuses calls for this shop because it is inactive; neither a refresh nor a new login \
+             changes that (the seller must reactivate the shop in Seller Center)"
+        )),
+        Error::TikTok(api) if api.code == SELLER_INACTIVE => Error::Local(format!(
+            "{api}: TikTok refuses calls for this seller because the seller's account is inactive; neither a \
+             refresh nor a new login changes that (the seller must reactivate it)"
+        )),
+        Error::TikTok(mut api) if api.code == NO_SUCH_PATH || api.http_status == 404 && api.code != 0 => {
+            api.hint = Some(
+                "no such API path: an Open API path names the module, the version and the resource, such as \
+                 /order/202309/orders/search or /product/202309/products/ID"
+                    .into(),
+            );
+            Error::TikTok(api)
+        }
+        Error::TikTok(mut api) if api.code == BAD_SIGNATURE => {
+            api.hint = Some(match (clock_hint(&api, server_date, now), app) {
+                (Some(clock), _) => clock,
+                (None, Some(app)) => format!(
+                    "the likely cause is the app secret, from {}: check it is this app's (Partner Center, the app's \
+                     page), or the system clock",
+                    app.secret_source
+                ),
+                (None, None) => "the likely cause is a wrong app secret, or the system clock".into(),
+            });
+            Error::TikTok(api)
+        }
         Error::TikTok(api) if matches!(api.code, INVALID_ACCESS_TOKEN | EXPIRED_ACCESS_TOKEN) => {
             Error::NeedLogin(format!(
                 "{api}: the access token was refused; run `tiktok-shop-auth refresh` (and `tiktok-shop-auth login` if that fails too)"
@@ -226,6 +340,8 @@ pub struct ShopList {
     pub fresh: bool,
     /// When the cached list was fetched (Unix time), if it came from the cache.
     pub fetched_at: Option<i64>,
+    /// The ciphers of shops TikTok refused as inactive (36009043), as this tool saw it.
+    pub inactive: Vec<String>,
 }
 
 impl ShopList {
@@ -235,7 +351,33 @@ impl ShopList {
             cache.read().and_then(|b| serde_json::from_slice::<Value>(&b).ok()).filter(|v| v["open_id"] == open_id);
         let shops = cached.as_ref().and_then(|v| v["shops"].as_array().cloned()).unwrap_or_default();
         let fetched_at = cached.as_ref().and_then(|v| v["fetched_at"].as_i64());
-        ShopList { cache, open_id: open_id.into(), fresh: false, shops, fetched_at }
+        let inactive = cached
+            .as_ref()
+            .and_then(|v| v["inactive"].as_array())
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default();
+        ShopList { cache, open_id: open_id.into(), fresh: false, shops, fetched_at, inactive }
+    }
+
+    /// Notes that TikTok refused the shop of `cipher` as inactive (kept in the cache, so
+    /// `shops` can say it); its name, for the message.
+    pub fn mark_inactive(&mut self, cipher: &str) -> Option<String> {
+        if !self.inactive.iter().any(|c| c == cipher) {
+            self.inactive.push(cipher.to_string());
+            self.save();
+        }
+        let shop = self.shops.iter().find(|s| s["cipher"] == cipher)?;
+        Some(format!("{} ({})", clean(shop["name"].as_str().unwrap_or("?")), clean(shop["id"].as_str().unwrap_or("?"))))
+    }
+
+    fn save(&self) {
+        let text = json!({
+            "open_id": self.open_id,
+            "fetched_at": self.fetched_at.unwrap_or_else(expiry::now),
+            "shops": self.shops,
+            "inactive": self.inactive,
+        });
+        self.cache.write(text.to_string().as_bytes());
     }
 
     pub fn is_cached(&self) -> bool {
@@ -247,8 +389,8 @@ impl ShopList {
     pub fn refetch(&mut self, client: &Client, token: &Secret) -> Result<(), Error> {
         self.shops = client.authorized_shops(token)?;
         self.fresh = true;
-        let text = json!({ "open_id": self.open_id, "fetched_at": expiry::now(), "shops": self.shops });
-        self.cache.write(text.to_string().as_bytes());
+        self.fetched_at = Some(expiry::now());
+        self.save();
         Ok(())
     }
 
@@ -358,15 +500,16 @@ mod tests {
 
     #[test]
     fn the_signed_query_and_base_string_never_show_the_secret() {
-        let app = App { key: "29a39d".into(), secret: Secret::new("e59af819cc") };
+        let app = App { key: "29a39d".into(), secret: Secret::new("e59af819cc"), secret_source: "a test".into() };
         let agent = Agent::new_with_defaults();
-        let client = Client { agent: &agent, base: "https://h", app: &app };
+        let client = Client::new(&agent, "https://h", &app);
         let call = Call {
             method: "POST".into(),
             path: "/order/202309/orders/search".into(),
             query: vec![("page_size".into(), "2".into())],
             shop_cipher: Some("GCP_x".into()),
             body: Some(b"{\"a\": 1}".to_vec()),
+            content_type: None,
         };
         let signed = client.sign(&call, 1_623_812_664);
         assert!(signed.url.starts_with(
@@ -395,5 +538,31 @@ mod tests {
         }
         assert_eq!(matching(&shops, "US").len(), 2);
         assert!(matching(&shops, "FR").is_empty());
+    }
+
+    #[test]
+    fn a_multipart_body_is_not_signed_and_the_media_type_drops_its_parameters() {
+        assert_eq!(media_type("Multipart/Form-Data; boundary=abc"), "multipart/form-data");
+        let app = App { key: "k".into(), secret: Secret::new("s3cr3t-s3cr3t"), secret_source: "a test".into() };
+        let agent = Agent::new_with_defaults();
+        let client = Client::new(&agent, "https://h", &app);
+        let call = |body: &[u8], boundary: &str| Call {
+            method: "POST".into(),
+            path: "/product/202309/images/upload".into(),
+            query: Vec::new(),
+            shop_cipher: None,
+            body: Some(body.to_vec()),
+            content_type: Some(format!("multipart/form-data; boundary={boundary}")),
+        };
+        let a = client.sign(&call(b"one image", "b1"), 1);
+        let b = client.sign(&call(b"another image", "b2"), 1);
+        assert_eq!(a.sign, b.sign, "the body and the boundary are not signed");
+        assert_eq!(
+            a.sign,
+            sign("s3cr3t-s3cr3t", "/product/202309/images/upload", &[("app_key", "k"), ("timestamp", "1")], b"")
+        );
+        assert!(!call(b"", "x").reads_only() && Call::get("/x").reads_only());
+        let search = Call { method: "POST".into(), ..Call::get("/order/202309/orders/search") };
+        assert!(search.reads_only());
     }
 }

@@ -34,6 +34,10 @@ pub struct SessionOptions {
     pub app: Option<App>,
     pub api_base: String,
     pub auth_base: String,
+    /// `api --retries`, `--quiet`: how often a throttled read is tried again, and whether
+    /// each wait is said.
+    pub retries: u32,
+    pub quiet: bool,
 }
 
 impl SessionOptions {
@@ -53,7 +57,7 @@ impl SessionOptions {
         let auth_base = args.auth_base()?;
         let tokens = args.token_options(Some(LOCK_WAIT), Files::One)?;
         let app = tokens.app_if_given()?;
-        Ok(SessionOptions { tokens, app, api_base, auth_base })
+        Ok(SessionOptions { tokens, app, api_base, auth_base, retries: crate::open_api::RETRIES, quiet: false })
     }
 }
 
@@ -84,7 +88,11 @@ impl<'a> Session<'a> {
     /// The signed Open API client, when the app secret is there.
     pub fn client(&self) -> Option<Client<'_>> {
         let app = self.opts.app.as_ref()?;
-        Some(Client { agent: &self.agent, base: &self.opts.api_base, app })
+        Some(Client {
+            retries: self.opts.retries,
+            quiet: self.opts.quiet,
+            ..Client::new(&self.agent, &self.opts.api_base, app)
+        })
     }
 
     /// The signed Open API client; an error naming the secret when it is not there.

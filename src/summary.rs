@@ -26,12 +26,9 @@ fn user_type_name(user_type: Option<i64>) -> &'static str {
     }
 }
 
+/// The granted scopes under either of TikTok's names, cleaned (outside text).
 fn scopes(value: &Value) -> Vec<String> {
-    value
-        .pointer("/data/granted_scopes")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-        .unwrap_or_default()
+    crate::token_response::scopes_of(value).into_iter().map(crate::secret::clean).collect()
 }
 
 /// The human summary, several lines, for stdout.

@@ -21,6 +21,9 @@ pub const TOKEN_REFRESH_PATH: &str = "/api/v2/token/refresh";
 pub const GRANT_AUTHORIZED_CODE: &str = "authorized_code";
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
 
+/// The token endpoints' "invalid app_key or app_secret".
+const BAD_APP: i64 = 36004002;
+
 /// Where and as whom the token endpoints are called.
 pub struct Auth<'a> {
     pub agent: &'a Agent,
@@ -69,7 +72,20 @@ fn token_call(
     let keep = |body: &[u8]| room.keep(body);
     let answer = http::send_keeping(agent, "GET", &url, &endpoint, &[], None, MAX_BODY, Some(&keep))?;
     room.keep(&answer.body);
-    let json = http::check_envelope(path, &answer, &endpoint)?;
+    let json = http::check_envelope(path, &answer, &endpoint).map_err(|e| match e {
+        // TikTok's "invalid app_key or app_secret": say where each came from.
+        Error::TikTok(mut api) if api.code == BAD_APP => {
+            api.hint = Some(format!(
+                "the likely cause: the app key ({}, `{}`) or the app secret (from {}) is not this app's; copy both \
+                 from Partner Center, the app's page",
+                crate::config::ENV_APP_KEY,
+                crate::secret::clean(&app.key),
+                app.secret_source
+            ));
+            Error::TikTok(api)
+        }
+        other => other,
+    })?;
     // The same check a saved file gets: what is saved must be usable by the next refresh.
     let id = request_id(&json);
     TokenResponse::from_json(json, answer.body)

@@ -12,6 +12,15 @@ use crate::secret::Secret;
 /// The latest expiry taken as real (9999-12-31): anything outside 0..=this is a corrupt file.
 const LATEST_EXPIRY: i64 = 253_402_300_799;
 
+/// The granted scopes of a token response, under either name TikTok's pages give them.
+pub fn scopes_of(value: &Value) -> Vec<&str> {
+    ["/data/granted_scopes", "/data/granted_permissions"]
+        .iter()
+        .filter_map(|p| value.pointer(p).and_then(Value::as_array))
+        .flat_map(|a| a.iter().filter_map(Value::as_str))
+        .collect()
+}
+
 /// TikTok's token endpoint codes that mean the refresh token is gone for good (`36004001`
 /// expired, `36004005` unknown, `36004006` revoked): only a new login helps.
 pub fn refresh_token_refused(code: i64) -> bool {
@@ -138,13 +147,10 @@ impl TokenResponse {
         self.text("seller_base_region")
     }
 
-    /// The scopes the seller granted.
+    /// The scopes the seller granted: `granted_scopes` (the 202407 guide) or
+    /// `granted_permissions` (the authorization changelog), whichever the answer has.
     pub fn scopes(&self) -> Vec<&str> {
-        self.json
-            .pointer("/data/granted_scopes")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default()
+        scopes_of(&self.json)
     }
 
     pub fn access_expires(&self) -> i64 {

@@ -44,7 +44,18 @@ pub struct Options {
     pub max_pages: u64,
     pub include: bool,
     pub dry_run: bool,
+    /// `--form NAME=VALUE` / `NAME=@FILE`: a multipart body instead of `--data`.
+    pub form: Vec<(String, FormValue)>,
 }
+
+/// One `--form` field: text, or a file sent with the content type its extension names.
+pub enum FormValue {
+    Text(String),
+    File(std::path::PathBuf),
+}
+
+/// The largest file `--form NAME=@FILE` sends: TikTok refuses images over 10 MB (36009021).
+const MAX_FORM_FILE: u64 = 10 * 1024 * 1024;
 
 pub fn parse(args: &mut Args) -> Result<Options, Error> {
     let paginate = args.flag("--paginate");
@@ -53,10 +64,21 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
     let dry_run = args.flag("--dry-run");
     let shop = args.string("--shop")?;
     let data = args.string("--data")?.map(Input::from_flag);
-    if args.flag("-q") {
-        return Err(Error::Usage(
-            "api: `-q` is not api's (it is refresh's --quiet); query pairs are `--query KEY=VALUE`".into(),
-        ));
+    let quiet = args.flag(["-q", "--quiet"]);
+    let retries = args.number("--retries", 0..=20)?.unwrap_or(open_api::RETRIES);
+    let mut form = Vec::new();
+    for field in args.strings("--form")? {
+        let Some((name, value)) = field.split_once('=').filter(|(n, _)| !n.is_empty()) else {
+            return Err(Error::Usage(format!("--form `{}` is not NAME=VALUE or NAME=@FILE", clean(&field))));
+        };
+        let value = match value.strip_prefix('@') {
+            Some(file) => FormValue::File(file.into()),
+            None => FormValue::Text(value.to_string()),
+        };
+        form.push((name.to_string(), value));
+    }
+    if !form.is_empty() && data.is_some() {
+        return Err(Error::Usage("api: --form and --data are two kinds of body; give one".into()));
     }
     let mut query = Vec::new();
     for pair in args.strings("--query")? {
@@ -65,11 +87,20 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
         };
         query.push((k.to_string(), v.to_string()));
     }
-    let session = SessionOptions::parse(args)?;
+    let mut session = SessionOptions::parse(args)?;
+    session.retries = retries;
+    session.quiet = quiet;
     let words: Vec<String> = args.files()?.into_iter().map(|w| w.to_string_lossy().into_owned()).collect();
+    if let Some(pair) = words.iter().find(|w| w.contains('=') && !w.starts_with('/')) {
+        return Err(Error::Usage(format!(
+            "api: `{}` looks like a query pair: give it as --query KEY=VALUE (nothing was sent)",
+            clean(pair)
+        )));
+    }
+    let has_body = data.is_some() || !form.is_empty();
     let (method, path) = match words.as_slice() {
         [m, p] => (m.to_ascii_uppercase(), p.clone()),
-        [p] => (if data.is_some() { "POST" } else { "GET" }.to_string(), p.clone()),
+        [p] => (if has_body { "POST" } else { "GET" }.to_string(), p.clone()),
         [] => return Err(Error::Usage("api: give the Open API PATH, e.g. `/seller/202309/shops`".into())),
         [_, _, extra, ..] => return Err(cli::unexpected("api", extra, "")),
     };
@@ -105,7 +136,7 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
         };
         return Err(Error::Usage(format!("api: `{k}` is not taken in --query or PATH: {why}; nothing was sent")));
     }
-    Ok(Options { session, method, path, query, shop, data, paginate, max_pages, include, dry_run })
+    Ok(Options { session, method, path, query, shop, data, paginate, max_pages, include, dry_run, form })
 }
 
 /// `--help`, its defaults taken from the constants the parser uses.
@@ -138,6 +169,17 @@ OPTIONS:
                               token file). Without it, a one-shop seller's cipher is sent on every
                               path but /authorization/* and /seller/*, which never take one
     --data JSON | @FILE | -   the JSON body, sent and signed byte for byte as given
+    --form NAME=VALUE | NAME=@FILE
+                              a multipart/form-data body instead (repeatable): text fields, and
+                              files with the content type their extension names (an image for
+                              /product/202309/images/upload: --form data=@shirt.jpg
+                              --form use_case=MAIN_IMAGE); not signed, as TikTok signs path and
+                              query only there; a file over 10 MiB is refused before sending
+    --retries N               how often a call that only reads (GET, a POST to .../search) is
+                              tried again when TikTok throttles it (HTTP 429 or 503, code
+                              36009002): waits of 1, 2, 4 s... with jitter, or its Retry-After
+                              up to 60 s; 0: never [default: {retries}]
+    -q, --quiet               no line on stderr for each wait
     --paginate                follow data.next_page_token (sent back as page_token) to the last
                               page, printing each page as one line of compact JSON (JSON Lines);
                               a token seen before stops it (exit 1, naming the token)
@@ -155,8 +197,10 @@ OPTIONS:
     --lock-wait DURATION      how long to wait for the token file's lock to refresh [default: {lock_wait}]
     -h, --help                this text
 
-GET is tried again on HTTP 429 and 5xx (3 tries at most, Retry-After honoured up to 10 s);
-POST, PUT, DELETE and PATCH never are.
+A throttled call that only reads is tried again (--retries); any other POST, and PUT, DELETE
+and PATCH, are sent once. When TikTok still throttles it: exit 1, saying so (the token is
+fine: no refresh, never exit 5). An inactive shop or seller (36009043, 36009044) is exit 1
+too, saying that no refresh or login changes it.
 
 EXIT STATUS:
     0 TikTok answered code 0   1 a non-zero code (the answer still goes to stdout; code,
@@ -164,6 +208,7 @@ EXIT STATUS:
     5 the access token was refused and could not be refreshed: run refresh, or login
 ",
         max_pages = MAX_PAGES,
+        retries = open_api::RETRIES,
         token_file = cli::token_file_doc(),
         api_base = cli::api_base_doc(),
         auth_base = cli::auth_base_doc(),
@@ -172,7 +217,13 @@ EXIT STATUS:
 }
 
 pub fn run(opts: &Options) -> Result<(), Error> {
-    let body = read_body(opts.data.as_ref())?;
+    let (body, content_type) = match opts.form.is_empty() {
+        true => (read_body(opts.data.as_ref())?, None),
+        false => {
+            let (body, content_type) = multipart(&opts.form)?;
+            (Some(body), Some(content_type))
+        }
+    };
     let session = Session::open(&opts.session)?;
     let client = session.signing_client()?;
     let mut call = Call {
@@ -181,6 +232,7 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         query: opts.query.clone(),
         shop_cipher: None,
         body,
+        content_type,
     };
     if opts.dry_run {
         return dry_run(opts, &session, &client, call);
@@ -216,7 +268,7 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         }
         print_answer(&answer, opts.paginate);
         pages += 1;
-        let value = checked.map_err(|e| with_shop_hint(e, opts, &shops))?;
+        let value = checked.map_err(|e| with_shop_hint(e, opts, &mut shops, page.shop_cipher.as_deref()))?;
         let next = value.pointer("/data/next_page_token").and_then(Value::as_str).filter(|t| !t.is_empty());
         match next {
             Some(token) if opts.paginate && !output::reader_gone() => {
@@ -245,6 +297,65 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     }
 }
 
+/// `--form`: a `multipart/form-data` body (a random boundary) and its content type. A file
+/// field carries its file name and the content type its extension names; a file over 10 MiB
+/// is refused before anything is sent.
+fn multipart(form: &[(String, FormValue)]) -> Result<(Vec<u8>, String), Error> {
+    let boundary = format!(
+        "tiktok-shop-auth-{}",
+        crate::secret::random_urlsafe(12).map_err(|e| Error::Local(format!("no random boundary: {e}")))?
+    );
+    let mut body = Vec::new();
+    for (name, value) in form {
+        let name = name.replace(['"', '\r', '\n'], "_");
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match value {
+            FormValue::Text(text) => {
+                body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes());
+                body.extend_from_slice(text.as_bytes());
+            }
+            FormValue::File(path) => {
+                let bytes = Input::File(path.clone()).read(MAX_FORM_FILE)?.ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--form {name}=@{}: the file is larger than {} MiB, which TikTok refuses (36009021); nothing was sent",
+                        crate::secret::shown(path),
+                        MAX_FORM_FILE / 1024 / 1024
+                    ))
+                })?;
+                let file_name = path.file_name().map(|n| n.to_string_lossy().replace(['"', '\r', '\n'], "_"));
+                body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{}\"\r\nContent-Type: {}\r\n\r\n",
+                        file_name.unwrap_or_default(),
+                        content_type_of(path)
+                    )
+                    .as_bytes(),
+                );
+                body.extend_from_slice(&bytes);
+            }
+        }
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    Ok((body, format!("multipart/form-data; boundary={boundary}")))
+}
+
+/// A file's content type from its extension (the image kinds TikTok takes, else bytes).
+fn content_type_of(path: &std::path::Path) -> &'static str {
+    let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "webp" => "image/webp",
+        "heic" => "image/heic",
+        "bmp" => "image/bmp",
+        "gif" => "image/gif",
+        "mp4" => "video/mp4",
+        "pdf" => "application/pdf",
+        _ => "application/octet-stream",
+    }
+}
+
 /// `--data`: the bytes exactly as given (they are what is signed and sent), checked to be JSON.
 fn read_body(data: Option<&Input>) -> Result<Option<Vec<u8>>, Error> {
     let Some(data) = data else { return Ok(None) };
@@ -267,8 +378,16 @@ fn shop_cipher(opts: &Options, shops: &mut ShopList, client: &Client, token: &Se
 }
 
 /// `106013` from a seller with several shops and no `--shop`: say which to choose from.
-fn with_shop_hint(e: Error, opts: &Options, shops: &ShopList) -> Error {
+/// An inactive shop (36009043) is named, and marked in the cache for `shops`.
+fn with_shop_hint(e: Error, opts: &Options, shops: &mut ShopList, cipher: Option<&str>) -> Error {
     match e {
+        Error::Local(message) if message.contains(&open_api::SHOP_INACTIVE.to_string()) => {
+            let shop = cipher.and_then(|c| shops.mark_inactive(c));
+            match shop {
+                Some(shop) => Error::Local(format!("the shop {shop}: {message}")),
+                None => Error::Local(message),
+            }
+        }
         Error::TikTok(mut api) if api.code == open_api::SHOP_CIPHER_ERROR && opts.shop.is_none() => {
             if shops.shops.len() > 1 {
                 api.hint = Some(format!(
@@ -333,11 +452,32 @@ fn dry_run(opts: &Options, session: &Session, client: &Client, mut call: Call) -
     let signed = client.sign(&call, expiry::now());
     outln!("{} {}", call.method, signed.url);
     outln!("x-tts-access-token: {}", token.as_deref().unwrap_or("(no token file yet)"));
-    outln!("content-type: application/json");
-    if let Some(body) = &call.body {
-        outln!();
-        output::stdout_bytes(body);
-        outln!();
+    outln!("content-type: {}", call.content_type());
+    match (&call.body, opts.form.is_empty()) {
+        (Some(body), true) => {
+            outln!();
+            output::stdout_bytes(body);
+            outln!();
+        }
+        // Multipart: the fields, a file's bytes left out; and it is not signed.
+        (Some(_), false) => {
+            outln!();
+            for (name, value) in &opts.form {
+                match value {
+                    FormValue::Text(text) => outln!("form field {name}: {}", clean(text)),
+                    FormValue::File(path) => {
+                        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                        outln!(
+                            "form field {name}: file `{}`, {size} bytes, {} (not shown)",
+                            crate::secret::shown(path),
+                            content_type_of(path)
+                        );
+                    }
+                }
+            }
+            outln!("(a multipart/form-data body is not signed: TikTok signs the path and the query only)");
+        }
+        (None, _) => {}
     }
     outln!();
     outln!(

@@ -200,10 +200,14 @@ fn configuration(opts: &Options, report: &mut Report) -> Option<config::App> {
                     "is the same as the app key: copy the app secret from Partner Center",
                 );
             } else {
+                // Only the signed call below tells whether TikTok takes it.
                 report.add(
                     "app secret",
                     Status::Ok,
-                    format!("set, from {from} ({} characters)", app.secret.expose().chars().count()),
+                    format!(
+                        "set, from {from} ({} characters); whether it is this app's is the signed call's to tell",
+                        app.secret.expose().chars().count()
+                    ),
                 );
             }
             Some(app)
@@ -497,7 +501,7 @@ fn signed_call(
     let Ok(base) = config::base_url("--api-base", ENV_API_BASE, opts.api_base.clone(), config::DEFAULT_API_BASE) else {
         return;
     };
-    let client = Client { agent, base: &base, app };
+    let client = Client::new(agent, &base, app);
     match client.authorized_shops(&tokens.access_token) {
         Ok(shops) => {
             let names: Vec<String> = shops

@@ -91,7 +91,12 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
         link: config::authorize_link(authorize_url, service_id)?,
         tokens,
         auth_base,
-        redirect: config::redirect_url(redirect, port)?,
+        // --manual opens no listener: any redirect URL the app registered will do.
+        redirect: if manual && port.is_none() {
+            config::any_redirect_url(redirect)?
+        } else {
+            config::redirect_url(redirect, port)?
+        },
         timeout: Duration::from_secs(timeout as u64),
         no_browser,
         manual,

@@ -7,6 +7,7 @@ pub mod copy;
 pub mod doctor;
 pub mod exec;
 pub mod login;
+pub mod logout;
 pub mod refresh;
 pub mod shops;
 pub mod status;

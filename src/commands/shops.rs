@@ -63,10 +63,17 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     let home = Home::open(&opts.tokens.location)?;
     let saved = home.read()?;
     saved.tokens.check_access(&home.shown(), expiry::now())?;
-    let client = Client { agent: &agent, base: &opts.api_base, app: &opts.app };
+    let client = Client::new(&agent, &opts.api_base, &opts.app);
     let mut list = ShopList::cached(home.cache(), saved.open_id());
     list.refetch(&client, &saved.tokens.access_token)?;
-    let shops = list.shops;
+    // A shop TikTok refused as inactive (36009043, seen by an earlier call) is marked.
+    let mut shops = list.shops;
+    for shop in &mut shops {
+        let inactive = shop["cipher"].as_str().is_some_and(|c| list.inactive.iter().any(|i| i == c));
+        if let (true, Some(object)) = (inactive, shop.as_object_mut()) {
+            object.insert("inactive".into(), Value::Bool(true));
+        }
+    }
     if opts.json {
         outln!("{}", Value::Array(shops));
         return Ok(());
@@ -76,6 +83,12 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         return Ok(());
     }
     out!("{}", table(&shops));
+    if shops.iter().any(|s| s["inactive"] == true) {
+        noteln!(
+            "tiktok-shop-auth: a shop marked inactive was refused by TikTok as inactive (36009043): calls for it fail \
+             until the seller reactivates it; no refresh or login changes that"
+        );
+    }
     Ok(())
 }
 
@@ -89,9 +102,12 @@ const COLUMNS: [(&str, &str); 6] = [
 ];
 
 /// The shops as an aligned table; the cipher comes last so it can be cut with
-/// `awk '{print $NF}'`.
+/// `awk '{print $NF}'`. A shop TikTok refused as inactive has `(inactive)` after its name.
 fn table(shops: &[Value]) -> String {
     let cell = |shop: &Value, key: &str| match shop.get(key) {
+        Some(Value::String(s)) if key == "name" && shop["inactive"] == true => {
+            format!("{} (inactive)", clean(s).replace(char::is_whitespace, " "))
+        }
         Some(Value::String(s)) => clean(s).replace(char::is_whitespace, " "),
         Some(Value::Null) | None => "-".into(),
         Some(other) => other.to_string(),

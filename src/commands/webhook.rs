@@ -291,6 +291,7 @@ fn manage(opts: &ManageOptions) -> Result<(), Error> {
         query: Vec::new(),
         shop_cipher: session::cipher_of(&shop),
         body,
+        content_type: None,
     };
     let answer = session.send(&client, &call, &mut tokens, &mut |_| {})?.1?;
     match &opts.change {

@@ -247,10 +247,34 @@ impl Sandbox<'_> {
     /// is a local test tool. The answer says what happened, as JSON.
     pub(super) fn control(&mut self, request: Request, path: &str, params: &[(String, String)]) {
         let order = path.strip_prefix("/sandbox/orders/").and_then(|p| p.strip_suffix("/status"));
-        let answer = match (path, order) {
-            ("/sandbox/revoke", _) => Ok(self.revoke()),
-            (_, Some(id)) => self.move_order(id, url::get(params, "to").unwrap_or_default()),
-            _ => Err((404, "no such control: POST /sandbox/revoke or /sandbox/orders/ID/status?to=STATUS".into())),
+        let shop = path.strip_prefix("/sandbox/shops/").and_then(|p| p.strip_suffix("/deactivate"));
+        let answer = match (path, order, shop) {
+            ("/sandbox/revoke", _, _) => Ok(self.revoke()),
+            ("/sandbox/seller/deactivate", _, _) => {
+                self.seller_inactive = true;
+                Ok(r#"{"seller_inactive":true}"#.into())
+            }
+            ("/sandbox/throttle", _, _) => match url::get(params, "count").and_then(|c| c.parse::<u64>().ok()) {
+                Some(n) => {
+                    self.throttle_next = n;
+                    Ok(format!(r#"{{"throttle_next":{n}}}"#))
+                }
+                None => Err((400, "count=N is required".into())),
+            },
+            (_, Some(id), _) => self.move_order(id, url::get(params, "to").unwrap_or_default()),
+            (_, _, Some(id)) => match (1..=self.opts.shops).find(|s| shop_id(*s) == id) {
+                Some(s) => {
+                    self.inactive_shops.push(s);
+                    Ok(format!(r#"{{"inactive_shop":{}}}"#, Value::from(id)))
+                }
+                None => Err((404, format!("no shop `{}` in the sandbox", clean(id)))),
+            },
+            _ => Err((
+                404,
+                "no such control: POST /sandbox/revoke, /sandbox/orders/ID/status?to=STATUS, /sandbox/shops/ID/deactivate \
+                 or /sandbox/seller/deactivate"
+                    .into(),
+            )),
         };
         let (status, body) = match answer {
             Ok(body) => (200, body),
@@ -261,7 +285,7 @@ impl Sandbox<'_> {
 
     /// The seller revokes the grant: every token stops working at once, and each shop's
     /// subscribed address hears SELLER_DEAUTHORIZATION.
-    fn revoke(&mut self) -> String {
+    pub(super) fn revoke(&mut self) -> String {
         if self.events.revoked {
             return r#"{"revoked":false,"deliveries":0}"#.into();
         }

@@ -49,6 +49,8 @@ const SECRET_KEYS: [&str; 5] = ["app_secret", "auth_code", "code", "refresh_toke
 
 /// The largest request body the sandbox reads.
 const MAX_REQUEST_BODY: u64 = 1024 * 1024;
+/// The largest upload read (over TikTok's 10 MB image cap, to answer 36009021).
+const MAX_UPLOAD_BODY: u64 = 12 * 1024 * 1024;
 /// The code a body over `MAX_REQUEST_BODY` is answered with (HTTP 413): not TikTok's
 /// (its limit and code are not documented), and never the signature's 106001.
 const REQUEST_TOO_LARGE: i64 = 41_300;
@@ -85,6 +87,10 @@ pub struct Options {
     pub orders: usize,
     /// Open API calls allowed per second before HTTP 429.
     pub rate_limit: Option<u32>,
+    /// Every Nth Open API call is throttled (HTTP 429, code 36009002), whatever the rate.
+    pub throttle_every: Option<u64>,
+    /// The `Retry-After` a throttled answer carries (none by default, as TikTok's seen ones).
+    pub retry_after: Option<u64>,
     /// What the waits between webhook retries are multiplied by, in billionths (1 to 10^9).
     pub retry_scale: u64,
 }
@@ -111,6 +117,8 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
     let shops = args.number("--shops", 1..=50)?.unwrap_or(SHOPS);
     let orders = args.number("--orders", 0..=1_000_000)?.unwrap_or(ORDERS);
     let rate_limit = args.number("--rate-limit", 1..=10_000)?;
+    let throttle_every = args.number("--throttle-every", 1..=1_000_000)?;
+    let retry_after = args.number("--retry-after", 0..=3600)?;
     let retry_scale = match args.string("--webhook-retry-scale")? {
         None => u64::from(RETRY_SCALE) * BILLION,
         Some(text) => billionths(&text).ok_or_else(|| {
@@ -127,7 +135,8 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
     Ok(Options {
         app,
         listen,
-        redirect: config::redirect_url(redirect, None)?,
+        // It only sends the browser there: any address the app may register will do.
+        redirect: config::any_redirect_url(redirect)?,
         auto_approve,
         access_ttl,
         refresh_ttl,
@@ -139,6 +148,8 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
         seller_name,
         orders,
         rate_limit,
+        throttle_every,
+        retry_after,
         retry_scale,
     })
 }
@@ -179,7 +190,10 @@ GET /api/v2/token/refresh (single-use codes valid 30 minutes, rotating refresh t
 non-zero codes with HTTP 200 for a wrong secret, code or refresh token, 404 for POST), and
 the Open API: GET /authorization/202309/shops, GET /seller/202309/shops,
 POST /order/202309/orders/search (seeded orders; page_size, page_token, order_status) and
-GET /product/202309/products/{{id}}, each checking the signature over the body (106001), the
+GET /product/202309/products/{{id}}, POST /product/202309/images/upload (multipart: `data`
+and `use_case`; a body that is not multipart is 36009022, an image over 10 MB 36009021; the
+signature covers path and query only) and DELETE /authorization/202403/shops (a shop call: the
+grant ends, as /sandbox/revoke), each checking the signature over the body (106001), the
 timestamp window (106002), the token (105001, 105002) and shop_cipher (106013 when missing
 or not the seller's; refused on /authorization and /seller paths); and the Events API:
 GET, PUT {{\"address\": URL, \"event_type\": NAME}} and DELETE {{\"event_type\": NAME}}
@@ -195,6 +209,10 @@ and each attempt is logged; one not answered 200 within {answer} s is retried af
                                               is delivered until a new login
     POST /sandbox/orders/ID/status?to=STATUS  the order moves (to another status);
                                               ORDER_STATUS_CHANGE
+    POST /sandbox/shops/ID/deactivate         calls for that shop are refused, as TikTok
+                                              refuses inactive shops (HTTP 401, 36009043)
+    POST /sandbox/seller/deactivate           every call is refused (HTTP 401, 36009044)
+    POST /sandbox/throttle?count=N            the next N Open API calls are throttled
     a refresh token ending within 30 days     UPCOMING_AUTHORIZATION_EXPIRATION, once per
                                               authorization and subscribed shop (a refresh
                                               keeps the authorization's end)
@@ -225,7 +243,10 @@ OPTIONS:
     --open-id ID              the test seller's open_id   [default: {open_id}]
     --seller-name NAME        the test seller's name      [default: {seller}]
     --rate-limit N            test hook, off by default: the N+1th Open API call within a
-                              second gets HTTP 429 with Retry-After: 1
+                              second is throttled as TikTok does: HTTP 429, code 36009002
+    --throttle-every N        test hook, off by default: every Nth Open API call is throttled
+    --retry-after SECONDS     a throttled answer carries Retry-After: SECONDS (TikTok's seen
+                              ones carry none, the default)
     --clock-skew SECONDS      test hook, off by default: run the sandbox's clock this far
                               ahead (or behind, negative) of this machine's
     --webhook-retry-scale FACTOR
@@ -318,6 +339,13 @@ struct Sandbox<'a> {
     refresh: Issued<Grant>,
     /// When the Open API calls of the last second came (for `--rate-limit`).
     recent: Vec<std::time::Instant>,
+    /// Open API calls so far (for --throttle-every).
+    calls: u64,
+    /// Shops made inactive by a control, and whether the seller is.
+    inactive_shops: Vec<u32>,
+    seller_inactive: bool,
+    /// How many of the next Open API calls are throttled (a control sets it).
+    throttle_next: u64,
     /// Webhook subscriptions and moved orders.
     events: events::Events,
 }
@@ -351,6 +379,10 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         access: Issued::new(),
         refresh: Issued::new(),
         recent: Vec::new(),
+        calls: 0,
+        inactive_shops: Vec::new(),
+        seller_inactive: false,
+        throttle_next: 0,
         events: events::Events::default(),
     });
     let sandbox = &sandbox;
@@ -420,14 +452,18 @@ impl Sandbox<'_> {
             .iter()
             .find(|h| h.field.equiv("x-tts-access-token"))
             .map(|h| h.value.as_str().to_string());
+        let content_type =
+            request.headers().iter().find(|h| h.field.equiv("content-type")).map(|h| h.value.as_str().to_string());
         let path = path.to_string();
+        // An image upload may be larger than any other body: enough to answer 36009021.
+        let limit = if path == shop_api::UPLOAD_PATH { MAX_UPLOAD_BODY } else { MAX_REQUEST_BODY };
         let mut body = Vec::new();
         let reader = request.as_reader();
-        let _ = reader.take(MAX_REQUEST_BODY + 1).read_to_end(&mut body);
-        if body.len() as u64 > MAX_REQUEST_BODY {
+        let _ = reader.take(limit + 1).read_to_end(&mut body);
+        if body.len() as u64 > limit {
             // Read the rest (bounded) so the client reads this answer instead of a reset.
             let _ = std::io::copy(&mut reader.take(64 * MAX_REQUEST_BODY), &mut std::io::sink());
-            let message = format!("request too large: the sandbox takes bodies up to {} KiB", MAX_REQUEST_BODY / 1024);
+            let message = format!("request too large: the sandbox takes bodies up to {} KiB", limit / 1024);
             return self.send_api(request, 413, REQUEST_TOO_LARGE, &message, Value::Null);
         }
         let method = request.method().as_str().to_string();
@@ -445,9 +481,19 @@ impl Sandbox<'_> {
                     params: &params,
                     token: token.as_deref(),
                     body: &body,
+                    content_type: content_type.as_deref(),
                     remote,
                 };
                 self.open_api(request, &call)
+            }
+            // An Open API path that is no API: TikTok's answer.
+            (_, p)
+                if !p.starts_with("/api/")
+                    && !p.starts_with("/open/")
+                    && !p.starts_with("/sandbox/")
+                    && p != "/favicon.ico" =>
+            {
+                self.send_api(request, 404, shop_api::NO_SUCH_PATH, "Invalid path: the API does not exist", Value::Null)
             }
             _ => self.send(request, 404, "text/plain; charset=utf-8", "404 page not found".into(), &[]),
         }

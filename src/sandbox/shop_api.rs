@@ -25,6 +25,18 @@ pub(super) const ORDER_STATUSES: [&str; 9] = [
     "CANCELLED",
 ];
 const SEEDED_STATUSES: usize = 6;
+pub(super) const UPLOAD_PATH: &str = "/product/202309/images/upload";
+/// An Open API path that is no API (HTTP 404).
+pub(super) const NO_SUCH_PATH: i64 = 36009009;
+/// TikTok's throttle (HTTP 429).
+const THROTTLED: i64 = 36009002;
+/// An inactive shop, an inactive seller (HTTP 401).
+const SHOP_INACTIVE: i64 = 36009043;
+const SELLER_INACTIVE: i64 = 36009044;
+/// An upload: the image is too large (over 10 MB); the body is not multipart.
+const IMAGE_TOO_LARGE: i64 = 36009021;
+const NOT_MULTIPART: i64 = 36009022;
+const MAX_IMAGE: usize = 10 * 1000 * 1000;
 const REGIONS: [&str; 6] = ["GB", "US", "DE", "FR", "ES", "IT"];
 
 /// The Open API routes the sandbox serves.
@@ -35,6 +47,9 @@ pub(super) enum Route<'a> {
     Product(&'a str),
     /// The Events API: GET, PUT and DELETE.
     Webhooks,
+    ImageUpload,
+    /// `DELETE /authorization/202403/shops`: the seller's grant ends.
+    Deauthorize,
 }
 
 pub(super) fn route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
@@ -43,6 +58,8 @@ pub(super) fn route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
         ("GET", "/seller/202309/shops") => Some(Route::SellerShops),
         ("POST", "/order/202309/orders/search") => Some(Route::OrderSearch),
         ("GET" | "PUT" | "DELETE", "/event/202309/webhooks") => Some(Route::Webhooks),
+        ("POST", UPLOAD_PATH) => Some(Route::ImageUpload),
+        ("DELETE", open_api::REVOKE_PATH) => Some(Route::Deauthorize),
         ("GET", p) => p.strip_prefix("/product/202309/products/").filter(|id| !id.contains('/')).map(Route::Product),
         _ => None,
     }
@@ -55,6 +72,7 @@ pub(super) struct OpenApiCall<'a> {
     pub(super) params: &'a [(String, String)],
     pub(super) token: Option<&'a str>,
     pub(super) body: &'a [u8],
+    pub(super) content_type: Option<&'a str>,
     pub(super) remote: Option<std::net::SocketAddr>,
 }
 
@@ -94,6 +112,69 @@ fn order_json(i: usize, shop: u32, status: &str) -> Value {
     })
 }
 
+/// `POST /product/202309/images/upload`: a multipart body with the image in `data` and
+/// its `use_case`; answers where the image now is.
+fn upload(call: &OpenApiCall, multipart: bool) -> Result<Value, (u16, i64, String)> {
+    if !multipart {
+        return Err((
+            400,
+            NOT_MULTIPART,
+            "The request body must be JSON or multipart/form-data: use multipart/form-data for an image".into(),
+        ));
+    }
+    let boundary = call
+        .content_type
+        .and_then(|t| t.split(';').find_map(|p| p.trim().strip_prefix("boundary=")))
+        .map(|b| b.trim_matches('"').to_string())
+        .ok_or((400, NOT_MULTIPART, "multipart/form-data without a boundary".to_string()))?;
+    let parts = multipart_parts(call.body, boundary.as_bytes());
+    let data = parts.iter().find(|(name, _)| name == "data").map(|(_, v)| *v);
+    let Some(data) = data else { return Err((400, 36009004, "the image (field `data`) is missing".into())) };
+    if data.len() > MAX_IMAGE {
+        return Err((400, IMAGE_TOO_LARGE, format!("The image is too large: {} bytes, over 10 MB", data.len())));
+    }
+    let use_case = parts.iter().find(|(n, _)| n == "use_case").map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+    let digest = ring::digest::digest(&ring::digest::SHA256, data);
+    let id: String = digest.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
+    Ok(json!({
+        "uri": format!("tos-sandbox-i-{id}"),
+        "url": format!("https://sandbox.invalid/images/tos-sandbox-i-{id}.jpg"),
+        "width": 0,
+        "height": 0,
+        "use_case": use_case.unwrap_or_else(|| "MAIN_IMAGE".into()),
+    }))
+}
+
+/// A multipart body's parts: each `name` and its bytes.
+fn multipart_parts<'a>(body: &'a [u8], boundary: &[u8]) -> Vec<(String, &'a [u8])> {
+    let delimiter = [b"--".as_slice(), boundary].concat();
+    let mut parts = Vec::new();
+    let mut rest = body;
+    while let Some(at) = find(rest, &delimiter) {
+        rest = &rest[at + delimiter.len()..];
+        if rest.starts_with(b"--") {
+            break;
+        }
+        let Some(head_end) = find(rest, b"\r\n\r\n") else { break };
+        let head = String::from_utf8_lossy(&rest[..head_end]).into_owned();
+        let content = &rest[head_end + 4..];
+        let end = find(content, &delimiter).unwrap_or(content.len());
+        let value = content[..end].strip_suffix(b"\r\n").unwrap_or(&content[..end]);
+        let name = head
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("name="))
+            .map(|n| n.trim_matches('"').to_string())
+            .unwrap_or_default();
+        parts.push((name, value));
+        rest = &content[end..];
+    }
+    parts
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
 /// `GET /product/202309/products/{id}`: any numeric id is a product.
 fn product(id: &str) -> Result<Value, (u16, i64, String)> {
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
@@ -113,14 +194,25 @@ impl Sandbox<'_> {
     /// route itself.
     pub(super) fn open_api(&mut self, request: Request, call: &OpenApiCall) {
         let now = self.now();
-        if let Some(limit) = self.opts.rate_limit {
+        self.calls += 1;
+        let over_rate = self.opts.rate_limit.is_some_and(|limit| {
             let second_ago = std::time::Instant::now() - std::time::Duration::from_secs(1);
             self.recent.retain(|t| *t > second_ago);
-            if self.recent.len() >= limit as usize {
-                let message = "Too many requests: the rate limit of this API was exceeded";
-                return self.send_api_with(request, 429, 36009007, message, Value::Null, &[("Retry-After", "1")]);
+            let over = self.recent.len() >= limit as usize;
+            if !over {
+                self.recent.push(std::time::Instant::now());
             }
-            self.recent.push(std::time::Instant::now());
+            over
+        });
+        let next = self.throttle_next > 0;
+        if next {
+            self.throttle_next -= 1;
+        }
+        if next || over_rate || self.opts.throttle_every.is_some_and(|n| self.calls.is_multiple_of(n)) {
+            let message = "Too many requests: the rate limit of this API was exceeded";
+            let after = self.opts.retry_after.map(|s| s.to_string());
+            let extra: Vec<(&str, &str)> = after.as_deref().map(|a| ("Retry-After", a)).into_iter().collect();
+            return self.send_api_with(request, 429, THROTTLED, message, Value::Null, &extra);
         }
         if self.opts.fault == Some(Fault::IpDenied) {
             // A stand-in wording: it names the caller's address, as doctor can then show.
@@ -135,7 +227,11 @@ impl Sandbox<'_> {
             return self.send_api(request, 401, 106003, "invalid app_key", Value::Null);
         }
         let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let expected = open_api::sign(self.opts.app.secret.expose(), call.path, &pairs, call.body);
+        // A multipart body is not signed (TikTok: path and query only); the media type is
+        // compared without its parameters (`; boundary=...`).
+        let multipart = call.content_type.is_some_and(|t| open_api::media_type(t) == "multipart/form-data");
+        let signed_body = if multipart { &[][..] } else { call.body };
+        let expected = open_api::sign(self.opts.app.secret.expose(), call.path, &pairs, signed_body);
         if url::get(params, "sign") != Some(expected.as_str()) {
             let message = "Invalid signature: the sign does not match the request (path, sorted query and body)";
             return self.send_api(request, 401, 106001, message, Value::Null);
@@ -158,6 +254,10 @@ impl Sandbox<'_> {
             }
             Some(_) => {}
         }
+        if self.seller_inactive {
+            let message = "The seller is inactive: calls for this seller are refused";
+            return self.send_api(request, 401, SELLER_INACTIVE, message, Value::Null);
+        }
         let cipher = url::get(params, "shop_cipher");
         let shop = match (open_api::takes_no_shop(call.path), cipher) {
             (true, None) => None,
@@ -177,6 +277,10 @@ impl Sandbox<'_> {
                 }
             },
         };
+        if shop.is_some_and(|s| self.inactive_shops.contains(&s)) {
+            let message = "The shop is inactive: calls for this shop are refused";
+            return self.send_api(request, 401, SHOP_INACTIVE, message, Value::Null);
+        }
         let answer = match (route(call.method, call.path), shop) {
             (Some(Route::AuthorizedShops), _) => {
                 Ok(json!({ "shops": (1..=self.opts.shops).map(shop_json).collect::<Vec<_>>() }))
@@ -189,6 +293,11 @@ impl Sandbox<'_> {
             (Some(Route::OrderSearch), Some(shop)) => self.order_search(params, call.body, shop),
             (Some(Route::Product(id)), Some(_)) => product(id),
             (Some(Route::Webhooks), Some(shop)) => self.webhooks(call.method, call.body, shop),
+            (Some(Route::ImageUpload), _) => upload(call, multipart),
+            (Some(Route::Deauthorize), Some(_)) => {
+                self.revoke();
+                Ok(json!({}))
+            }
             _ => Err((404, 36009004, "no such API".to_string())),
         };
         match answer {

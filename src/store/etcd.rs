@@ -597,6 +597,27 @@ impl Place for EtcdHome {
         Cache::Etcd(self.gateway.clone(), self.shops_key.clone())
     }
 
+    fn remove_all(&self, held: &dyn Held) -> Result<Vec<String>, Error> {
+        self.forget();
+        let snapshot = self.snapshot()?;
+        let mut keys: Vec<String> =
+            [&snapshot.token, &snapshot.tmp].iter().filter_map(|k| k.as_ref()).map(|kv| kv.key.clone()).collect();
+        keys.extend(snapshot.recovered.iter().map(|kv| kv.key.clone()));
+        keys.push(self.shops_key.clone());
+        let ops: Vec<Op> = keys.iter().map(|k| Op::Delete(k.clone())).collect();
+        let gone = |home: &EtcdHome| Ok(home.value_of(&home.key)?.is_none());
+        match self.fenced(held, &[], &ops, "the removal of the tokens", &gone)? {
+            Written::Done(_) => {}
+            _ => return Err(self.lost()),
+        }
+        if let Err(e) = std::fs::remove_file(&self.local)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(Error::file("remove", &self.local, e));
+        }
+        Ok(keys.iter().filter(|k| **k != self.shops_key).map(|k| self.shown_key(k)).collect())
+    }
+
     fn locked_elsewhere(&self) -> bool {
         self.gateway.peek(&self.lock_key).is_ok_and(|kv| kv.is_some())
     }

@@ -390,6 +390,27 @@ impl Place for FileHome {
         Cache::File(cache)
     }
 
+    fn remove_all(&self, _held: &dyn Held) -> Result<Vec<String>, Error> {
+        let mut removed = Vec::new();
+        let cache = match self.cache() {
+            Cache::File(path) => path,
+            _ => self.dir.join(format!(".{}.shops", self.name)),
+        };
+        let mut paths = vec![self.target.clone(), cache, self.reserved_path()];
+        paths.extend(self.recovery_files()?);
+        for path in paths {
+            match fs::remove_file(&path) {
+                Ok(()) => removed.push(shown(&path)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::file("remove", &path, e)),
+            }
+        }
+        if let Err(e) = sync_dir(&self.dir) {
+            noteln!("tiktok-shop-auth: warning: {}", unflushed(&self.path, &self.dir, &e));
+        }
+        Ok(removed)
+    }
+
     fn privacy(&self) -> Option<(bool, String)> {
         #[cfg(unix)]
         {

@@ -156,6 +156,9 @@ trait Place {
     /// refresh token).
     fn kept_beside(&self) -> Vec<Kept>;
     fn cache(&self) -> Cache;
+    /// Removes the saved tokens and everything kept beside them (the shop cache, kept
+    /// answers; not the lock): `logout`. What was removed, as shown.
+    fn remove_all(&self, held: &dyn Held) -> Result<Vec<String>, Error>;
     /// Whether another run holds the lock now, as far as a read can tell (a hint: only
     /// taking the lock decides).
     fn locked_elsewhere(&self) -> bool {
@@ -470,6 +473,12 @@ impl Guard<'_> {
     fn reserve_for(&self, saved: Option<&TokenResponse>) -> Result<Reservation<'_>, Error> {
         let slot = self.home.place.reserve(self.held.as_ref(), saved.map_or(0, |s| s.bytes.len()))?;
         Ok(Reservation { guard: self, slot, seller: saved.map(|s| s.open_id().to_string()) })
+    }
+
+    /// `logout`: the saved tokens, the shop cache and every kept answer removed, under this
+    /// lock; what was removed.
+    pub fn remove_all(&self) -> Result<Vec<String>, Error> {
+        self.home.place.remove_all(self.held.as_ref())
     }
 
     /// Installs what an earlier run kept, if anything: nothing to do (one cheap look)

@@ -176,9 +176,9 @@ fn a_tiktok_error_prints_the_body_and_code_message_request_id_and_exits_1() {
 }
 
 #[test]
-fn http_429_is_retried_for_get_and_never_for_post() {
+fn http_429_is_retried_for_reads_and_never_for_a_write() {
     let dir = TempDir::new("api-429");
-    let sandbox = logged_in(&dir, &["--rate-limit", "1"]);
+    let sandbox = logged_in(&dir, &["--rate-limit", "1", "--retry-after", "1"]);
     // The sandbox allows one Open API call a second. This call ends in a success the sandbox
     // counted (had anything filled the window already, it would wait out a 429 first), so
     // the window is full for the call made right after it.
@@ -188,15 +188,17 @@ fn http_429_is_retried_for_get_and_never_for_post() {
     check_exit(&out, 0);
     check_contains(&out.stderr, "HTTP 429", &out);
     check_contains(&out.stderr.to_ascii_lowercase(), "retry-after: 1", &out);
-    check_contains(&out.stderr, "trying again in 1 s", &out);
+    check_contains(&out.stderr, "trying again in 1.0 s", &out);
     let sent = sandbox.count("GET /seller/202309/shops") - before;
     check(sent == 2, "a 429, then one retry after Retry-After", &sandbox.log_out());
+    // A write (the Events API's PUT) is sent once, throttled or not.
     let cipher = "GCP_sandboxCipherSaNdBoX0000000001";
     check_exit(&api(&dir, &sandbox, &["/seller/202309/shops"]), 0);
-    let out = api(&dir, &sandbox, &["POST", ORDERS, "--query", "page_size=1", "--shop", cipher, "--data", "{}"]);
+    let body = r#"{"address":"https://example.com/hook","event_type":"ORDER_STATUS_CHANGE"}"#;
+    let out = api(&dir, &sandbox, &["PUT", "/event/202309/webhooks", "--shop", cipher, "--data", body]);
     check_exit(&out, 1);
     check_contains(&out.stderr, "HTTP 429", &out);
-    check(sandbox.count(&format!("POST {ORDERS}")) == 1, "a POST is sent once", &sandbox.log_out());
+    check(sandbox.count("PUT /event/202309/webhooks") == 1, "a write is sent once", &sandbox.log_out());
 }
 
 #[test]

@@ -19,6 +19,7 @@ mod refresh;
 mod safety;
 mod seams;
 mod shops;
+mod throttle;
 mod webhook;
 mod webhook_sandbox;
 
