@@ -3,7 +3,7 @@
 CARGO ?= cargo
 BIN := target/release/tiktok-shop-auth
 
-.PHONY: all build release demo test check fmt clippy test-deps bench static vendor-dist offline-check windows test-windows macos-check dist test-dist clean
+.PHONY: all build release demo test check fmt clippy test-deps bench man static vendor-dist offline-check windows test-windows macos-check dist test-dist clean
 
 all: build
 
@@ -120,6 +120,13 @@ macos-check:
 	CC_x86_64_apple_darwin=clang CC_aarch64_apple_darwin=clang \
 	CFLAGS_x86_64_apple_darwin="$(MACOS_CFLAGS)" CFLAGS_aarch64_apple_darwin="$(MACOS_CFLAGS)" \
 	$(CARGO) check --locked --target x86_64-apple-darwin --target aarch64-apple-darwin
+
+# The man page, target/man/tiktok-shop-auth.1 (`man -l target/man/tiktok-shop-auth.1`), as the
+# binary writes it from the same flag definitions as --help; the release archives carry it.
+man: build
+	@mkdir -p target/man
+	./target/debug/tiktok-shop-auth man >target/man/tiktok-shop-auth.1
+	@echo "target/man/tiktok-shop-auth.1 (read it: man -l target/man/tiktok-shop-auth.1)"
 
 # The numbers in BENCHMARKS.md: sizes (binaries and release archives), crates, build time,
 # latencies, RSS, api and fleet refresh, and the PyPI SDK side by side.

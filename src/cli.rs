@@ -11,7 +11,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use pico_args::{Arguments, Keys};
+use pico_args::Arguments;
 
 use crate::config::{self, App, ENV_API_BASE, ENV_AUTH_BASE};
 use crate::error::Error;
@@ -21,9 +21,22 @@ use crate::store::Location;
 
 pub const VERSION: &str = concat!("tiktok-shop-auth ", env!("CARGO_PKG_VERSION"));
 
-/// The top-level `--help`.
+/// The top-level `--help`: the commands and the shared configuration from `flags`.
 pub fn help() -> String {
-    use config::*;
+    use crate::flags::*;
+    let commands: String = COMMANDS.iter().map(|c| format!("    {:<12} {}\n", c.name, c.summary)).collect();
+    let shared = [
+        &APP_KEY,
+        &APP_SECRET_FILE,
+        &SERVICE_ID,
+        &TOKEN_FILE,
+        &ETCD_PASSWORD_FILE,
+        &AUTHORIZE_URL,
+        &AUTH_BASE,
+        &API_BASE,
+        &REDIRECT_URL,
+        &VERBOSE,
+    ];
     format!(
         "\
 tiktok-shop-auth: get a TikTok Shop seller's OAuth tokens, keep them in a file, keep them fresh
@@ -32,63 +45,21 @@ USAGE:
     tiktok-shop-auth <COMMAND> [OPTIONS]
 
 COMMANDS:
-    login      sign in through the browser and save the token file
-    refresh    new tokens from the saved refresh token (cron-safe, never interactive)
-    status     what the token file holds and whether it is still valid
-    token      print the access token alone, for scripts
-    shops      a signed Open API call that proves the token works and lists shop ciphers
-    api        a signed call to any Open API endpoint, like `gh api`
-    exec       run a command with a fresh access token in its environment
-    doctor     check configuration, clock, network and token, one line each
-    sandbox    a local stand-in for TikTok Shop (authorization, Open API, webhooks)
-    webhook    verify a delivery's signature, send a signed test delivery, manage subscriptions
-    copy       sellers' tokens between token files and an etcd store
-    logout     forget a seller's tokens (--revoke: end the grant at TikTok too)
-
+{commands}
 OPTIONS:
     -h, --help       this text; `tiktok-shop-auth <COMMAND> --help` for a command
     -V, --version    the version
 
-CONFIGURATION (flag, then environment variable, then default):
-    --app-key KEY             {ENV_APP_KEY}
-    --app-secret-file PATH    {ENV_APP_SECRET} (the secret itself; never a flag value)
-    --service-id ID           {ENV_SERVICE_ID}
-    --token-file PATH         {ENV_TOKEN_FILE:<28} [default: {DEFAULT_TOKEN_FILE}]
-                              (or etcd://HOST:PORT[,...]/PREFIX/NAME: the tokens in an etcd cluster)
-    --etcd-password-file PATH TIKTOK_SHOP_ETCD_PASSWORD    (with TIKTOK_SHOP_ETCD_USER; TLS: TIKTOK_SHOP_ETCD_CA,
-                              TIKTOK_SHOP_ETCD_CERT, TIKTOK_SHOP_ETCD_KEY)
-    --authorize-url URL       {ENV_AUTHORIZE_URL:<28} [default: {DEFAULT_AUTHORIZE_URL}]
-    --auth-base URL           {ENV_AUTH_BASE:<28} [default: {DEFAULT_AUTH_BASE}]
-    --api-base URL            {ENV_API_BASE:<28} [default: {DEFAULT_API_BASE}]
-    --redirect-url URL        {ENV_REDIRECT_URL:<28} [default: {DEFAULT_REDIRECT_URL}]
-    ALL_PROXY, HTTPS_PROXY, HTTP_PROXY, NO_PROXY and SSL_CERT_FILE are honoured.
-
+CONFIGURATION (flag, then environment variable, then default; each command's --help lists its own):
+{}
 EXIT STATUS:
     0 success   1 failed (network, TLS, HTTP, TikTok error, file)   2 usage or configuration error
     3 timed out waiting for the browser   4 the seller denied   5 a new login is needed
     exec: its command's own, 126 found but not runnable, 127 not found
     130, 143 Ctrl-C / SIGTERM during a token request: its answer was saved, then the run stopped
-"
+",
+        table(&shared, MORE_ENVIRONMENT)
     )
-}
-
-/// The `[env: ..., default: ...]` of the token file, as every command's `--help` shows it.
-pub fn token_file_doc() -> String {
-    format!(
-        "[env: {}, default: {}; or etcd://HOST:PORT[,...]/PREFIX/NAME]",
-        config::ENV_TOKEN_FILE,
-        config::DEFAULT_TOKEN_FILE
-    )
-}
-
-/// The `[env: ..., default: ...]` of the auth base.
-pub fn auth_base_doc() -> String {
-    format!("[env: {ENV_AUTH_BASE}, default: {}]", config::DEFAULT_AUTH_BASE)
-}
-
-/// The `[env: ..., default: ...]` of the API base.
-pub fn api_base_doc() -> String {
-    format!("[env: {ENV_API_BASE}, default: {}]", config::DEFAULT_API_BASE)
 }
 
 /// A command's arguments, and the readers its `parse` takes them with. Every error is a
@@ -145,24 +116,29 @@ impl Args {
     }
 
     /// Parses with the command's parser; then anything left over is an error. An option the
-    /// command's `help` does not name is reported first, even when the parser stopped at
-    /// something else: `--sigature` is a typo, not a missing `--signature`.
-    pub fn parse<T>(mut self, parser: fn(&mut Args) -> Result<T, Error>, help: fn() -> String) -> Result<T, Error> {
+    /// command does not define is reported first, even when the parser stopped at something
+    /// else: `--sigature` is a typo, not a missing `--signature`.
+    pub fn parse<T>(mut self, parser: fn(&mut Args) -> Result<T, Error>) -> Result<T, Error> {
+        // `-v/--verbose`, wherever the command defines it: read here, for the one HTTP path
+        // to see (given twice is no error: it is a switch).
+        if crate::flags::defines(&self.command, "--verbose") {
+            while self.inner.contains(["-v", "--verbose"]) {
+                crate::http::set_verbose();
+            }
+        }
         let parsed = parser(&mut self);
-        self.leftover(parsed.is_ok(), help)?;
+        self.leftover(parsed.is_ok())?;
         parsed
     }
 
     /// The error for what the parser left, if anything: an unknown option first, else (when
     /// the parse went well) the first leftover argument. Not generic: one copy, not one per
     /// command.
-    fn leftover(self, parsed: bool, help: fn() -> String) -> Result<(), Error> {
+    fn leftover(self, parsed: bool) -> Result<(), Error> {
         let command = self.command;
         let rest: Vec<String> = self.inner.finish().iter().map(|a| a.to_string_lossy().into_owned()).collect();
-        // The help text is made only when an option is left over (not on every run).
         let options: Vec<&String> = rest.iter().filter(|a| a.starts_with("--")).collect();
-        let help = if options.is_empty() { String::new() } else { help() };
-        let unknown = options.iter().find(|a| a.contains('=') || !names(&help, a));
+        let unknown = options.iter().find(|a| a.contains('=') || !crate::flags::defines(&command, a));
         // An option the command knows, left over and given more than once: the parser took
         // one. Said before whatever else the parser stopped at, as an unknown option is.
         let twice = options.iter().find(|a| self.given.iter().filter(|g| *g == a.as_str()).count() > 1);
@@ -178,24 +154,48 @@ impl Args {
         // `--flag=value`: the value may be a secret, so only the flag is shown.
         let (shown, hint) = match arg.split_once('=') {
             Some((flag, _)) => (format!("{flag}=…"), format!("; give its value after a space: `{flag} VALUE`")),
-            None => (arg.to_string(), String::new()),
+            None => match crate::flags::nearest(&command, arg) {
+                Some(near) if arg.starts_with("--") => (arg.to_string(), format!("; did you mean `{near}`?")),
+                _ => (arg.to_string(), String::new()),
+            },
         };
         Err(unexpected(&command, &shown, &hint))
     }
 
-    pub fn flag(&mut self, keys: impl Into<Keys>) -> bool {
-        self.inner.contains(keys)
+    /// In debug builds (the tests): a flag read that the command's definition lacks is a
+    /// bug, found at once rather than as a flag that `--help` and the completions never show.
+    fn defined(&self, flag: &str) {
+        debug_assert!(
+            crate::flags::defines(&self.command, flag),
+            "`{}` reads {flag}, which src/flags.rs does not define for it",
+            self.command
+        );
+    }
+
+    /// A switch, by its long name; its short one too when the definition gives one.
+    pub fn flag(&mut self, long: &'static str) -> bool {
+        self.defined(long);
+        let short = crate::flags::command(&self.command)
+            .and_then(|c| c.flags.iter().find(|f| f.long == long))
+            .and_then(|f| f.short);
+        match short {
+            Some(short) => self.inner.contains([short, long]),
+            None => self.inner.contains(long),
+        }
     }
 
     pub fn string(&mut self, flag: &'static str) -> Result<Option<String>, Error> {
+        self.defined(flag);
         self.inner.opt_value_from_str(flag).map_err(|e| usage(&self.command, e))
     }
 
     pub fn strings(&mut self, flag: &'static str) -> Result<Vec<String>, Error> {
+        self.defined(flag);
         self.inner.values_from_str(flag).map_err(|e| usage(&self.command, e))
     }
 
     pub fn path(&mut self, flag: &'static str) -> Result<Option<PathBuf>, Error> {
+        self.defined(flag);
         self.inner
             .opt_value_from_os_str(flag, |s| Ok::<_, std::convert::Infallible>(PathBuf::from(s)))
             .map_err(|e| usage(&self.command, e))
@@ -269,10 +269,13 @@ impl Args {
             Some(default) => self.wait("--lock-wait", default)?,
             None => Duration::ZERO,
         };
-        let flag = self.path("--token-file")?;
+        // `copy` names its locations as arguments only.
+        let flag = if crate::flags::defines(&self.command, "--token-file") { self.path("--token-file")? } else { None };
         // Options before free arguments: pico-args takes what is left as free.
-        let app_key = self.string("--app-key")?;
-        let secret_file = self.path("--app-secret-file")?;
+        // `status` and `token` sign nothing: they take no app key or secret file.
+        let signs = crate::flags::defines(&self.command, "--app-key");
+        let app_key = if signs { self.string("--app-key")? } else { None };
+        let secret_file = if signs { self.path("--app-secret-file")? } else { None };
         let password_file = self.path("--etcd-password-file")?;
         let files_allowed = files == Files::Many;
         let given = match files {
@@ -407,12 +410,6 @@ pub fn unexpected(command: &str, arg: &str, hint: &str) -> Error {
         "unexpected argument `{}` for `{command}`{hint}; see `tiktok-shop-auth {command} --help`",
         clean(arg)
     ))
-}
-
-/// Whether `help` names the option `arg` (as a whole word: `--to` is not `--token-file`).
-fn names(help: &str, arg: &str) -> bool {
-    help.match_indices(arg)
-        .any(|(i, _)| !help[i + arg.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
 }
 
 /// The app secret on the command line would show in `ps` and shell history: refuse it

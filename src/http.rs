@@ -148,6 +148,82 @@ pub fn send_keeping(
     limit: u64,
     whole: Option<Whole>,
 ) -> Result<Answer, Error> {
+    let started = std::time::Instant::now();
+    let result = exchange(agent, method, url, endpoint, headers, body, limit, whole);
+    if VERBOSE.load(std::sync::atomic::Ordering::Relaxed) {
+        let outcome = match &result {
+            Ok(answer) => {
+                let id = serde_json::from_slice::<Value>(&answer.body)
+                    .ok()
+                    .and_then(|v| v["request_id"].as_str().map(clean))
+                    .map(|id| format!(", request_id {id}"))
+                    .unwrap_or_default();
+                format!("HTTP {}{id}", answer.status)
+            }
+            Err(e) => format!("failed: {e}"),
+        };
+        trace(method, url, &outcome, started.elapsed());
+    }
+    result
+}
+
+/// `-v`: requests are traced on stderr (see `trace`).
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_verbose() {
+    VERBOSE.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn verbose() -> bool {
+    VERBOSE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The query keys whose values are secrets or grants: never shown in a trace.
+const SECRET_KEYS: [&str; 8] =
+    ["app_secret", "sign", "access_token", "auth_code", "code", "refresh_token", "password", "token"];
+
+/// One line on stderr for one request, safe to paste: the method, the URL with every
+/// secret masked (by key, and every secret the process knows by value), what came back
+/// and how long it took.
+pub fn trace(method: &str, url: &str, outcome: &str, took: Duration) {
+    let shown = match url.split_once('?') {
+        Some((base, query)) => {
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _)) if SECRET_KEYS.contains(&k.to_ascii_lowercase().as_str()) => format!("{k}=***"),
+                    _ => pair.to_string(),
+                })
+                .collect();
+            format!("{base}?{}", pairs.join("&"))
+        }
+        None => url.to_string(),
+    };
+    // A password in the address (`https://user:password@host/`) is masked too.
+    let shown = match shown.split_once("://") {
+        Some((scheme, rest)) => match rest.split(['/', '?']).next().unwrap_or_default().rsplit_once('@') {
+            Some((user, _)) => {
+                let name = user.split(':').next().unwrap_or_default();
+                format!("{scheme}://{name}:***@{}", &rest[user.len() + 1..])
+            }
+            None => shown,
+        },
+        None => shown,
+    };
+    noteln!("tiktok-shop-auth: {method} {} -> {outcome} in {} ms", clean(&shown), took.as_millis());
+}
+
+#[allow(clippy::too_many_arguments)]
+fn exchange(
+    agent: &Agent,
+    method: &str,
+    url: &str,
+    endpoint: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+    limit: u64,
+    whole: Option<Whole>,
+) -> Result<Answer, Error> {
     let failed = |e: ureq::Error| Error::Network(scrub(&format!("request to {endpoint} failed: {}", describe(&e))));
     macro_rules! with_headers {
         ($builder:expr) => {{

@@ -35,6 +35,7 @@ mod delivery;
 mod error;
 mod expiry;
 mod files;
+mod flags;
 mod html;
 mod http;
 mod interrupt;
@@ -101,6 +102,14 @@ fn dispatch(args: Vec<OsString>) -> Result<u8, Error> {
             use commands::webhook as hook;
             command(args, hook::help, hook::parse, |o| hook::run(o).map(done))
         }
+        "completions" => {
+            use commands::shell;
+            command(args, shell::completions_help, shell::parse_completions, |s| shell::completions(s).map(done))
+        }
+        "man" => {
+            use commands::shell;
+            command(args, shell::man_help, shell::parse_man, |o| shell::man(o).map(done))
+        }
         "help" => help_topic(args),
         "version" => show(&format!("{}\n", cli::VERSION)),
         other => {
@@ -120,7 +129,7 @@ fn command<T>(
     if args.wants_help() {
         return show(&help());
     }
-    run(&args.parse(parse, help)?)
+    run(&args.parse(parse)?)
 }
 
 /// `help [COMMAND]`.

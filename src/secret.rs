@@ -113,13 +113,27 @@ pub fn clean(text: &str) -> String {
             out.push('…');
             break;
         }
-        if c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
+        push_harmless(&mut out, c);
     }
     out
+}
+
+/// `text` whole, its control and direction-changing characters escaped (`\n`, `\u{202e}`),
+/// so that it stays one line and reads as it is: a value a script asked for (`api --pick`).
+pub fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        push_harmless(&mut out, c);
+    }
+    out
+}
+
+fn push_harmless(out: &mut String, c: char) {
+    if c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+        out.extend(c.escape_default());
+    } else {
+        out.push(c);
+    }
 }
 
 /// The first characters of a token, enough to tell two apart, never enough to use one.

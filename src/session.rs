@@ -22,9 +22,7 @@ use crate::store::{Guard, Home};
 use crate::token_api::{self, Auth};
 use crate::token_response::{TokenResponse, Tokens};
 
-/// How long a command that refreshes (`refresh`, `api`, `exec`, `webhook`) waits for
-/// another run holding the seller's lock before giving up with exit 1.
-pub const LOCK_WAIT: i64 = 120;
+pub use crate::flags::LOCK_WAIT_SECONDS as LOCK_WAIT;
 
 /// What a command that uses a seller's tokens takes: the shared token options and the
 /// two bases.

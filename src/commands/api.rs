@@ -16,14 +16,13 @@ use crate::http::Answer;
 use crate::json_text::{compact, pretty};
 use crate::open_api::{self, Call, Client, ShopList};
 use crate::secret::{Secret, clean, mask};
-use crate::session::{self, Session, SessionOptions, cipher_for, cipher_of};
+use crate::session::{Session, SessionOptions, cipher_for, cipher_of};
 use crate::{expiry, output};
 
 /// The largest request body `--data` takes.
 const MAX_DATA: u64 = 32 * 1024 * 1024;
 
-/// `--paginate`'s page cap when `--max-pages` is not given.
-pub const MAX_PAGES: u64 = 10_000;
+pub use crate::flags::PAGES_AT_MOST as MAX_PAGES;
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "PATCH"];
 /// Query keys the tool sets itself (`shop_cipher` through `--shop`), or that carry a grant
 /// or the secret: `api` never sends them from the command line.
@@ -46,6 +45,8 @@ pub struct Options {
     pub dry_run: bool,
     /// `--form NAME=VALUE` / `NAME=@FILE`: a multipart body instead of `--data`.
     pub form: Vec<(String, FormValue)>,
+    /// `--pick POINTER`: print only these values of each answer (RFC 6901 pointers).
+    pub pick: Vec<String>,
 }
 
 /// One `--form` field: text, or a file sent with the content type its extension names.
@@ -62,9 +63,22 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
     let max_pages = args.number("--max-pages", 1..=i64::MAX)?.unwrap_or(MAX_PAGES);
     let include = args.flag("--include");
     let dry_run = args.flag("--dry-run");
+    let pick = args.strings("--pick")?;
+    if let Some(bad) = pick.iter().find(|p| !is_pointer(p)) {
+        return Err(Error::Usage(format!(
+            "api: --pick `{}` is not a JSON pointer (RFC 6901): it starts with `/`, each step a key or an index, \
+             `~0` for `~` and `~1` for `/` (e.g. /data/shops/0/cipher)",
+            clean(bad)
+        )));
+    }
+    if dry_run && !pick.is_empty() {
+        return Err(Error::Usage(
+            "api: --pick picks from an answer, and --dry-run sends nothing to answer; give one".into(),
+        ));
+    }
     let shop = args.string("--shop")?;
     let data = args.string("--data")?.map(Input::from_flag);
-    let quiet = args.flag(["-q", "--quiet"]);
+    let quiet = args.flag("--quiet");
     let retries = args.number("--retries", 0..=20)?.unwrap_or(open_api::RETRIES);
     let mut form = Vec::new();
     for field in args.strings("--form")? {
@@ -136,7 +150,7 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
         };
         return Err(Error::Usage(format!("api: `{k}` is not taken in --query or PATH: {why}; nothing was sent")));
     }
-    Ok(Options { session, method, path, query, shop, data, paginate, max_pages, include, dry_run, form })
+    Ok(Options { session, method, path, query, shop, data, paginate, max_pages, include, dry_run, form, pick })
 }
 
 /// `--help`, its defaults taken from the constants the parser uses.
@@ -147,12 +161,14 @@ tiktok-shop-auth api: a signed call to any Open API endpoint, like `gh api`
 
 USAGE:
     tiktok-shop-auth api [METHOD] PATH [--query KEY=VALUE]... [--shop SELECTOR]
-                         [--data JSON | --data @FILE | --data -] [--paginate [--max-pages N]] [--include] [--dry-run]
+                         [--data JSON | --data @FILE | --data -] [--paginate [--max-pages N]] [--pick POINTER]...
+                         [--include] [--dry-run] [--form NAME=VALUE|NAME=@FILE]... [-v]
 
     tiktok-shop-auth api /seller/202309/shops
     tiktok-shop-auth api POST /order/202309/orders/search --query page_size=50 --shop GB \\
         --data '{{\"order_status\": \"AWAITING_SHIPMENT\"}}' --paginate
     tiktok-shop-auth api /product/202309/products/1729382476852921560 --shop GB | jq .data.title
+    tiktok-shop-auth api /authorization/202309/shops --pick /data/shops/0/cipher    (no jq needed)
 
 Builds the request from PATH (joined to --api-base; a query in it is kept), adds app_key,
 timestamp, each --query KEY=VALUE and, when a shop is chosen, shop_cipher; signs it (HMAC-SHA256
@@ -160,59 +176,19 @@ over the path, the sorted query and the body exactly as sent) and sends it with 
 access token in x-tts-access-token. An expired access token is refreshed first, exactly as
 `refresh` does. The answer's JSON goes to stdout as received (re-indented).
 
-OPTIONS:
-    METHOD                    GET, POST, PUT, DELETE or PATCH [default: GET, or POST with --data]
-    --query KEY=VALUE         a query parameter (repeatable); app_key, timestamp, sign,
-                              access_token, shop_cipher (use --shop) and the grant keys are refused
-    --shop SELECTOR           the shop whose shop_cipher to send: its id, code, name, region or
-                              cipher (the seller's shops are fetched once and cached beside the
-                              token file). Without it, a one-shop seller's cipher is sent on every
-                              path but /authorization/* and /seller/*, which never take one
-    --data JSON | @FILE | -   the JSON body, sent and signed byte for byte as given
-    --form NAME=VALUE | NAME=@FILE
-                              a multipart/form-data body instead (repeatable): text fields, and
-                              files with the content type their extension names (an image for
-                              /product/202309/images/upload: --form data=@shirt.jpg
-                              --form use_case=MAIN_IMAGE); not signed, as TikTok signs path and
-                              query only there; a file over 10 MiB is refused before sending
-    --retries N               how often a call that only reads (GET, a POST to .../search) is
-                              tried again when TikTok throttles it (HTTP 429 or 503, code
-                              36009002): waits of 1, 2, 4 s... with jitter, or its Retry-After
-                              up to 60 s; 0: never [default: {retries}]
-    -q, --quiet               no line on stderr for each wait
-    --paginate                follow data.next_page_token (sent back as page_token) to the last
-                              page, printing each page as one line of compact JSON (JSON Lines);
-                              a token seen before stops it (exit 1, naming the token)
-    --max-pages N             with --paginate: stop after N pages, exit 1 if more were to follow
-                              [default: {max_pages}]
-    --include                 print each answer's HTTP status and headers on stderr
-    --dry-run                 send nothing: print the method, the signed URL, the headers (token
-                              masked), the body and the signature's input with the secret masked
-    --app-key KEY             [env: TIKTOK_SHOP_APP_KEY]
-    --app-secret-file PATH    [env: TIKTOK_SHOP_APP_SECRET holds the secret itself]
-    --token-file PATH         {token_file}
-    --etcd-password-file PATH the etcd user's password, for an etcd:// location [env: TIKTOK_SHOP_ETCD_PASSWORD]
-    --api-base URL            {api_base}
-    --auth-base URL           for the refresh {auth_base}
-    --lock-wait DURATION      how long to wait for the token file's lock to refresh [default: {lock_wait}]
-    -h, --help                this text
-
+{options_api}
 A throttled call that only reads is tried again (--retries); any other POST, and PUT, DELETE
 and PATCH, are sent once. When TikTok still throttles it: exit 1, saying so (the token is
 fine: no refresh, never exit 5). An inactive shop or seller (36009043, 36009044) is exit 1
 too, saying that no refresh or login changes it.
 
 EXIT STATUS:
-    0 TikTok answered code 0   1 a non-zero code (the answer still goes to stdout; code,
-    message and request_id on stderr), or a network or file error   2 usage error
+    0 TikTok answered code 0   1 a non-zero code (the answer still goes to stdout unless --pick;
+    code, message and request_id on stderr), a --pick pointer with nothing there, or a network
+    or file error   2 usage error (an invalid --pick pointer too)
     5 the access token was refused and could not be refreshed: run refresh, or login
 ",
-        max_pages = MAX_PAGES,
-        retries = open_api::RETRIES,
-        token_file = cli::token_file_doc(),
-        api_base = cli::api_base_doc(),
-        auth_base = cli::auth_base_doc(),
-        lock_wait = expiry::short(session::LOCK_WAIT),
+        options_api = crate::flags::options("api"),
     )
 }
 
@@ -266,9 +242,12 @@ pub fn run(opts: &Options) -> Result<(), Error> {
                 continue;
             }
         }
-        print_answer(&answer, opts.paginate);
+        if opts.pick.is_empty() {
+            print_answer(&answer, opts.paginate);
+        }
         pages += 1;
         let value = checked.map_err(|e| with_shop_hint(e, opts, &mut shops, page.shop_cipher.as_deref()))?;
+        print_picks(&value, &opts.pick, pages)?;
         let next = value.pointer("/data/next_page_token").and_then(Value::as_str).filter(|t| !t.is_empty());
         match next {
             Some(token) if opts.paginate && !output::reader_gone() => {
@@ -414,6 +393,35 @@ fn print_answer(answer: &Answer, paginate: bool) {
     } else {
         output::stdout_bytes(&pretty(&answer.body));
     }
+}
+
+/// Whether `text` is an RFC 6901 JSON pointer: empty (the whole document) or `/`-led steps
+/// in which `~` is always `~0` or `~1`.
+fn is_pointer(text: &str) -> bool {
+    (text.is_empty() || text.starts_with('/'))
+        && text.split('~').skip(1).all(|after| after.starts_with('0') || after.starts_with('1'))
+}
+
+/// `--pick`: each pointer's value on a line of its own, a string raw (its control
+/// characters escaped, so that a value is always one line), anything else compact JSON. A
+/// pointer with nothing at it is exit 1 naming it (and the page, past the first).
+fn print_picks(value: &Value, pointers: &[String], page: u64) -> Result<(), Error> {
+    for pointer in pointers {
+        let Some(found) = value.pointer(pointer) else {
+            let on = if page > 1 { format!(" on page {page}") } else { String::new() };
+            return Err(Error::Local(format!(
+                "--pick `{}`: the answer{on} has nothing there (run without --pick to see it whole)",
+                clean(pointer)
+            )));
+        };
+        let mut line = match found {
+            Value::String(text) => crate::secret::one_line(text),
+            other => other.to_string(),
+        };
+        line.push('\n');
+        output::stdout_bytes(line.as_bytes());
+    }
+    Ok(())
 }
 
 /// `--include`: the status line and the headers, on stderr.

@@ -8,9 +8,9 @@
 
 use crate::cli::{Args, Files, TokenOptions};
 use crate::error::Error;
+use crate::interrupt;
 use crate::session::LOCK_WAIT;
 use crate::store::{Home, Location};
-use crate::{expiry, interrupt};
 
 pub struct Options {
     pub sources: Vec<Location>,
@@ -20,7 +20,7 @@ pub struct Options {
 }
 
 pub fn parse(args: &mut Args) -> Result<Options, Error> {
-    let quiet = args.flag(["-q", "--quiet"]);
+    let quiet = args.flag("--quiet");
     let tokens = args.token_options(Some(LOCK_WAIT), Files::One)?;
     // The free arguments: the sources (a prefix is every seller under it), then DEST as given.
     let mut all = Vec::new();
@@ -59,17 +59,12 @@ the same seller is left as it is; one that holds another seller's is left too, a
 The source is not changed: from then on refresh only one of the two (the copy), since both
 hold the same refresh token and the first refresh makes the other's useless.
 
-OPTIONS:
-    -q, --quiet                 print only the sellers with problems
-    --lock-wait DURATION        how long to wait for either lock [default: {lock_wait}]
-    --etcd-password-file PATH   the etcd user's password, for an etcd:// location [env: TIKTOK_SHOP_ETCD_PASSWORD]
-    -h, --help                  this text
-
+{options_copy}
 EXIT STATUS:
     0 every seller copied or already there   1 one failed   2 usage error
     5 a source holds no tokens (log in first)
 ",
-        lock_wait = expiry::short(LOCK_WAIT),
+        options_copy = crate::flags::options("copy"),
     )
 }
 

@@ -114,15 +114,11 @@ SSL_CERT_FILE, with the time each took; this machine's clock against the Date of
 answers; a signed shops call (36009033 explained as the app's IP allow list) and the
 granted scopes. It never spends a code or a refresh token, and never refreshes.
 
-OPTIONS:
-    --json                    the checks as a JSON array
-    --app-key, --app-secret-file, --service-id, --token-file, --etcd-password-file, --authorize-url, --auth-base,
-    --api-base, --redirect-url, --port: as for login (and their environment variables)
-    -h, --help                this text
-
+{options_doctor}
 EXIT STATUS:
     0 nothing failed (warnings allowed)   1 a check failed   2 usage error
 ",
+        options_doctor = crate::flags::options("doctor"),
         ending = expiry::describe_span(expiry::REFRESH_ENDING_SOON as u64),
     )
 }

@@ -12,7 +12,7 @@
 use std::ffi::OsString;
 use std::process::Command;
 
-use crate::cli::{self, Args};
+use crate::cli::Args;
 use crate::config::{ENV_APP_KEY, ENV_APP_SECRET};
 use crate::error::Error;
 use crate::expiry;
@@ -22,8 +22,7 @@ pub const ENV_ACCESS_TOKEN: &str = "TIKTOK_SHOP_ACCESS_TOKEN";
 pub const ENV_SHOP_CIPHER: &str = "TIKTOK_SHOP_SHOP_CIPHER";
 pub const ENV_SHOP_ID: &str = "TIKTOK_SHOP_SHOP_ID";
 
-/// Refresh first when the access token expires within this (`--if-expiring-within`).
-pub const WITHIN: i64 = 600;
+pub use crate::flags::EXEC_WITHIN_SECONDS as WITHIN;
 
 pub struct Options {
     pub session: SessionOptions,
@@ -65,23 +64,12 @@ TIKTOK_SHOP_SHOP_CIPHER and TIKTOK_SHOP_SHOP_ID) added to its environment. Nothi
 its command line. TIKTOK_SHOP_APP_SECRET is removed from its environment unless --with-secret.
 On Unix CMD replaces this process; its exit status is the command's.
 
-OPTIONS:
-    --if-expiring-within DURATION   refresh when the access token expires within this [default: {within}]
-    --shop SELECTOR                 also pass this shop's cipher and id (id, code, name, region or cipher)
-    --with-secret                   pass the app secret on as TIKTOK_SHOP_APP_SECRET
-    --app-key KEY                   [env: TIKTOK_SHOP_APP_KEY]
-    --app-secret-file PATH          [env: TIKTOK_SHOP_APP_SECRET holds the secret itself]
-    --token-file PATH               {token_file}
-    --etcd-password-file PATH       the etcd user's password, for an etcd:// location [env: TIKTOK_SHOP_ETCD_PASSWORD]
-    --api-base URL, --auth-base URL, --lock-wait DURATION   as for `api`
-    -h, --help                      this text
-
+{options_exec}
 EXIT STATUS:
     the command's own; 127 not found, 126 found but not runnable; 2 usage error; 5 the token has expired and
     cannot be refreshed here (no secret, or the refresh token is dead); 1 other failures
 ",
-        within = expiry::short(WITHIN),
-        token_file = cli::token_file_doc(),
+        options_exec = crate::flags::options("exec"),
     )
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::cli::{self, Args, Files, TokenOptions};
+use crate::cli::{Args, Files, TokenOptions};
 use crate::config::{self, App};
 use crate::error::Error;
 use crate::files;
@@ -26,12 +26,7 @@ use crate::token_response::TokenResponse;
 use crate::url::{self, HttpUrl};
 use crate::{browser, expiry, html, http, summary, token_api};
 
-/// How long `login` waits for the browser's redirect.
-pub const TIMEOUT: i64 = 60;
-/// With `--manual`, how long it waits for the pasted address.
-pub const MANUAL_TIMEOUT: i64 = 600;
-/// How long, once the redirect arrives, it waits for a refresh holding the lock.
-pub const LOCK_WAIT: i64 = 30;
+pub use crate::flags::{LOGIN_LOCK_WAIT_SECONDS as LOCK_WAIT, LOGIN_TIMEOUT as TIMEOUT, MANUAL_TIMEOUT};
 
 /// `login`, or `login --recover FILE`.
 pub enum Options {
@@ -119,41 +114,7 @@ Binds the redirect URL's port on loopback, opens the authorization link in the b
 (GET /api/v2/token/get), writes the token file (mode 0600, atomically), answers the browser
 with the outcome and prints a summary (tokens masked).
 
-OPTIONS:
-    --app-key KEY             app key                  [env: TIKTOK_SHOP_APP_KEY]
-    --app-secret-file PATH    file whose first line is the app secret
-                              [env: TIKTOK_SHOP_APP_SECRET holds the secret itself]
-    --service-id ID           the app's service id     [env: TIKTOK_SHOP_SERVICE_ID]
-                              (not needed when --authorize-url already has service_id)
-    --token-file PATH         where to save            {token_file}
-    --etcd-password-file PATH the etcd user's password, for an etcd:// location [env: TIKTOK_SHOP_ETCD_PASSWORD]
-    --authorize-url URL       authorization page, or the whole link copied from Partner Center
-                              [env: TIKTOK_SHOP_AUTHORIZE_URL, default: {authorize};
-                               US sellers: https://services.us.tiktokshop.com/open/authorize]
-    --auth-base URL           token service            {auth_base}
-    --redirect-url URL        the redirect URL registered on the app, exactly (http, host localhost,
-                              127.0.0.1 or [::1])      [env: TIKTOK_SHOP_REDIRECT_URL, default: {redirect}]
-    --port N                  listen on port N instead of the redirect URL's port
-    --timeout SECONDS         how long to wait for the browser [default: {timeout}; with --manual: {manual_timeout}]
-                              (90, 90s, 5m also work)
-    --no-browser              keep the listener but only print the link (open it yourself,
-                              e.g. through `ssh -L 3017:localhost:3017 host`)
-    --manual                  no listener, no browser: print the link, then paste the address the
-                              browser was sent to (or just the code) on stdin; for SSH sessions,
-                              containers and scripts
-    --json                    print the summary as one JSON object
-    --replace                 replace the token file even when another seller than the one whose
-                              tokens it holds authorizes (without it, their tokens are saved beside
-                              it as `<token file>.recovered-<time>` and the file is left as it was);
-                              with --recover, FILE may be another seller's
-    --lock-wait DURATION      how long to wait for another login of the same token file, and, once
-                              the redirect arrives, for a refresh that holds the token file's lock;
-                              the code is spent only under the lock [default: {lock_wait}]
-    --recover FILE            install FILE (a `<token file>.recovered-<time>` written when a save
-                              failed after the code or refresh token was spent) as the token file,
-                              under the lock; no browser, no request
-    -h, --help                this text
-
+{options_login}
 Before the browser opens, the token file's directory must have room for the new file (it is
 reserved, not just checked); the code is exchanged only while the file's lock is held, and
 Ctrl-C or SIGTERM wait until its answer is saved. Two logins onto one file never both run:
@@ -165,13 +126,7 @@ EXIT STATUS:
     1 also: another seller authorized than the file's (their tokens are kept beside it)
     5 the code was spent but the answer could not be saved anywhere: sign in again
 ",
-        token_file = cli::token_file_doc(),
-        authorize = config::DEFAULT_AUTHORIZE_URL,
-        auth_base = cli::auth_base_doc(),
-        redirect = config::DEFAULT_REDIRECT_URL,
-        timeout = TIMEOUT,
-        manual_timeout = MANUAL_TIMEOUT,
-        lock_wait = expiry::short(LOCK_WAIT),
+        options_login = crate::flags::options("login"),
     )
 }
 

@@ -6,11 +6,11 @@
 
 use serde_json::Value;
 
-use crate::cli::{self, Args};
+use crate::cli::Args;
 use crate::error::Error;
 use crate::open_api::{Call, REVOKE_PATH};
 use crate::secret::clean;
-use crate::session::{self, Session, SessionOptions, cipher_for, cipher_of};
+use crate::session::{Session, SessionOptions, cipher_for, cipher_of};
 use crate::store::Home;
 
 pub struct Options {
@@ -45,27 +45,13 @@ on working at TikTok until it ends, or until the seller removes the app: with --
 is first asked to end it (DELETE /authorization/202403/shops, signed, for each of the seller's
 shops; TikTok emails the seller), and if that fails nothing is removed (exit 1).
 
-OPTIONS:
-    --revoke                  end the grant at TikTok first (needs the app key and secret)
-    --shop SELECTOR           with --revoke: only this shop (id, code, name, region or cipher)
-    --app-key KEY             [env: TIKTOK_SHOP_APP_KEY]
-    --app-secret-file PATH    [env: TIKTOK_SHOP_APP_SECRET holds the secret itself]
-    --token-file PATH         {token_file}
-    --etcd-password-file PATH the etcd user's password, for an etcd:// location [env: TIKTOK_SHOP_ETCD_PASSWORD]
-    --api-base URL            {api_base}
-    --auth-base URL           for a refresh before --revoke {auth_base}
-    --lock-wait DURATION      how long to wait for the lock [default: {lock_wait}]
-    -h, --help                this text
-
+{options_logout}
 EXIT STATUS:
     0 removed (and revoked)   1 TikTok did not end the grant (nothing removed), or a file error
     2 usage error   5 no token file (nothing to log out of), or --revoke with a token that was
     refused and could not be refreshed
 ",
-        token_file = cli::token_file_doc(),
-        api_base = cli::api_base_doc(),
-        auth_base = cli::auth_base_doc(),
-        lock_wait = crate::expiry::short(session::LOCK_WAIT),
+        options_logout = crate::flags::options("logout"),
     )
 }
 

@@ -9,6 +9,7 @@ pub mod exec;
 pub mod login;
 pub mod logout;
 pub mod refresh;
+pub mod shell;
 pub mod shops;
 pub mod status;
 pub mod webhook;

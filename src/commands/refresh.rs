@@ -9,7 +9,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::cli::{self, Args, Files, TokenOptions};
+use crate::cli::{Args, Files, TokenOptions};
 use crate::config::App;
 use crate::error::Error;
 use crate::secret::clean;
@@ -19,8 +19,7 @@ use crate::token_api::Auth;
 use crate::token_response::TokenResponse;
 use crate::{expiry, http, interrupt};
 
-/// `refresh FILE...`: how many files at once.
-pub const JOBS: usize = 4;
+pub use crate::flags::JOBS_AT_ONCE as JOBS;
 const MAX_JOBS: usize = 64;
 
 pub struct Options {
@@ -34,7 +33,7 @@ pub struct Options {
 }
 
 pub fn parse(args: &mut Args) -> Result<Options, Error> {
-    let quiet = args.flag(["-q", "--quiet"]);
+    let quiet = args.flag("--quiet");
     let jobs = args.number("--jobs", 1..=MAX_JOBS as i64)?.unwrap_or(JOBS);
     let if_expiring_within = args.duration("--if-expiring-within")?;
     let auth_base = args.auth_base()?;
@@ -61,20 +60,7 @@ A failure leaves the file exactly as it was. Tokens count as expired {skew} s be
 stated expiry, to allow for clock skew. From {due} before the refresh token itself ends, a
 warning on stderr (even with --quiet, so cron mails it) says a new login is due.
 
-OPTIONS:
-    --if-expiring-within DURATION   do nothing (exit 0) while the access token is valid for longer
-                                    than DURATION: 90s, 30m, 12h, 2d
-    -q, --quiet                     print nothing on success (cron mails any output); with
-                                    FILE..., only the files with problems
-    --jobs N                        with FILE...: refresh up to N files at once [default: {jobs}]
-    --lock-wait DURATION            how long to wait for another refresh or login holding the lock
-                                    before giving up with exit 1   [default: {lock_wait}]
-    --app-key KEY                   [env: TIKTOK_SHOP_APP_KEY]
-    --app-secret-file PATH          [env: TIKTOK_SHOP_APP_SECRET holds the secret itself]
-    --token-file PATH               {token_file}
-    --auth-base URL                 {auth_base}
-    -h, --help                      this text
-
+{options_refresh}
 With FILE..., each file is refreshed under its own lock, one failure never stopping the
 others; one line per file (path, seller, outcome, new expiry), problems on stderr, then a
 tally. A file given twice (or through a link) is refreshed once. --token-file is a usage
@@ -85,12 +71,9 @@ EXIT STATUS:
     2 usage error   5 a new login is needed (no file, refresh token rejected or expired)
     With FILE...: 5 if any file needs a new login, else 1 if any failed, else 0
 ",
+        options_refresh = crate::flags::options("refresh"),
         skew = expiry::SKEW_MARGIN,
         due = expiry::describe_span(expiry::LOGIN_DUE_WARNING as u64),
-        jobs = JOBS,
-        lock_wait = expiry::short(LOCK_WAIT),
-        token_file = cli::token_file_doc(),
-        auth_base = cli::auth_base_doc(),
     )
 }
 

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::cli::{self, Args, Files, TokenOptions};
+use crate::cli::{Args, Files, TokenOptions};
 use crate::config::App;
 use crate::error::Error;
 use crate::open_api::{Client, ShopList};
@@ -40,21 +40,12 @@ Calls GET /authorization/202309/shops (\"Get Authorized Shops\"), signed with th
 (HMAC-SHA256) and carrying the access token in x-tts-access-token, and prints each shop's
 id, name, region, seller type, code and cipher: the shop_cipher every shop API call needs.
 
-OPTIONS:
-    --app-key KEY             [env: TIKTOK_SHOP_APP_KEY]
-    --app-secret-file PATH    [env: TIKTOK_SHOP_APP_SECRET holds the secret itself]
-    --token-file PATH         {token_file}
-    --etcd-password-file PATH the etcd user's password, for an etcd:// location [env: TIKTOK_SHOP_ETCD_PASSWORD]
-    --api-base URL            {api_base}
-    --json                    the shops as a JSON array
-    -h, --help                this text
-
+{options_shops}
 EXIT STATUS:
     0 listed   1 failed (network, TikTok error such as a bad signature or clock skew)
     2 usage error   5 the access token has expired (run refresh) or no file (run login)
 ",
-        token_file = cli::token_file_doc(),
-        api_base = cli::api_base_doc(),
+        options_shops = crate::flags::options("shops"),
     )
 }
 

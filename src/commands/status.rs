@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::cli::{self, Args, Files, TokenOptions};
+use crate::cli::{Args, Files, TokenOptions};
 use crate::error::Error;
 use crate::secret::clean;
 use crate::store::{Home, Location};
@@ -47,12 +47,7 @@ USAGE:
 Reads only the file; makes no request. Tokens are shown masked. The access token counts as
 expired {skew} s before its stated expiry, to allow for clock skew.
 
-OPTIONS:
-    --token-file PATH   {token_file}
-    --etcd-password-file PATHthe etcd user's password, for an etcd:// location [env: TIKTOK_SHOP_ETCD_PASSWORD]
-    --json              one JSON object on stdout
-    -h, --help          this text
-
+{options_status}
 With FILE...: one row per file (path, seller, region, access expiry, refresh expiry, state:
 ok, expiring (access token within {soon}, or the refresh token within {ending}), expired
 (run refresh), needs login, corrupt, unreadable, or what the path is instead of a file:
@@ -63,8 +58,8 @@ EXIT STATUS:
     0 the access token is valid (every one, with FILE...)   1 an unreadable or corrupt file
     5 expired or no file: refresh or log in
 ",
+        options_status = crate::flags::options("status"),
         skew = expiry::SKEW_MARGIN,
-        token_file = cli::token_file_doc(),
         soon = expiry::describe_span(expiry::ACCESS_ENDING_SOON as u64),
         ending = expiry::describe_span(expiry::REFRESH_ENDING_SOON as u64),
     )
@@ -84,16 +79,12 @@ USAGE:
 Prints the bare access token and a newline, nothing else. The token counts as expired {skew} s
 before its stated expiry, to allow for clock skew.
 
-OPTIONS:
-    --token-file PATH   {token_file}
-    --etcd-password-file PATHthe etcd user's password, for an etcd:// location [env: TIKTOK_SHOP_ETCD_PASSWORD]
-    -h, --help          this text
-
+{options_token}
 EXIT STATUS:
     0 printed   1 unreadable or corrupt file   5 expired (run refresh) or no file (run login); stdout stays empty
 ",
+        options_token = crate::flags::options("token"),
         skew = expiry::SKEW_MARGIN,
-        token_file = cli::token_file_doc(),
     )
 }
 

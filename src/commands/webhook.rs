@@ -30,10 +30,7 @@ pub fn help() -> String {
     let events: Vec<String> = delivery::EVENTS.iter().map(|e| format!("    {:>2} {}", e.number, e.name)).collect();
     HELP.replace("{events_path}", EVENTS_PATH)
         .replace("{events}", &events.join("\n"))
-        .replace("{token_file}", &cli::token_file_doc())
-        .replace("{api_base}", &cli::api_base_doc())
-        .replace("{auth_base}", &cli::auth_base_doc())
-        .replace("{lock_wait}", &expiry::short(session::LOCK_WAIT))
+        .replace("{options_webhook}", &crate::flags::options("webhook"))
 }
 
 /// TikTok's Events API: a shop's webhook subscriptions.
@@ -67,25 +64,7 @@ one shop, signed and with the saved token as `api` sends it (refreshed when it h
 TikTok delivers only to https:// on a domain name without a port; subscribe warns otherwise
 (except to a loopback sandbox).
 
-OPTIONS:
-    --signature HEX           verify: the delivery's Authorization value (hex, either case)
-    EVENT                     send: an event name (any case) or number, from the list below
-    --to URL                  send: the receiver, http:// or https://
-    --shop-id ID              send: the envelope's shop_id   [default: 7495540735365777507]
-    --data JSON | @FILE | -   send: the event's data instead of the example, put in as given
-    --bad-signature           send: sign with a wrong secret; the receiver must refuse it (4xx)
-    --shop SELECTOR           list, subscribe, unsubscribe: the shop (its id, code, name, region or
-                              cipher); needed when the seller has several
-    --json                    list: the subscriptions as a JSON array
-    --app-key KEY             [env: TIKTOK_SHOP_APP_KEY]
-    --app-secret-file PATH    [env: TIKTOK_SHOP_APP_SECRET holds the secret itself]
-    --token-file PATH         list, subscribe, unsubscribe {token_file}
-    --etcd-password-file PATH the etcd user's password, for an etcd:// location [env: TIKTOK_SHOP_ETCD_PASSWORD]
-    --api-base URL            {api_base}
-    --auth-base URL           for the refresh {auth_base}
-    --lock-wait DURATION      how long to wait for the token file's lock to refresh [default: {lock_wait}]
-    -h, --help                this text
-
+{options_webhook}
 EVENTS:
 {events}
 

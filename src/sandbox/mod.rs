@@ -41,8 +41,7 @@ use shop_api::{OpenApiCall, route};
 const CODE_LIFETIME: i64 = 30 * 60;
 const SCOPES: [&str; 4] =
     ["seller.authorization.info", "seller.shop.info", "seller.order.info", "seller.product.basic"];
-pub const OPEN_ID: &str = "7010736057180325637";
-pub const SELLER: &str = "Sandbox Test Shop";
+pub use crate::flags::{SANDBOX_OPEN_ID as OPEN_ID, SANDBOX_SELLER as SELLER};
 const REGION: &str = "GB";
 /// Query keys whose values are masked in the request log.
 const SECRET_KEYS: [&str; 5] = ["app_secret", "auth_code", "code", "refresh_token", "access_token"];
@@ -54,17 +53,10 @@ const MAX_UPLOAD_BODY: u64 = 12 * 1024 * 1024;
 /// The code a body over `MAX_REQUEST_BODY` is answered with (HTTP 413): not TikTok's
 /// (its limit and code are not documented), and never the signature's 106001.
 const REQUEST_TOO_LARGE: i64 = 41_300;
-/// Where the sandbox listens when `--listen` is not given.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8017";
-/// Token lifetimes when `--access-ttl` / `--refresh-ttl` are not given: TikTok's.
-pub const ACCESS_TTL: i64 = 7 * 86_400;
-pub const REFRESH_TTL: i64 = 365 * 86_400;
-/// The test seller's shops, and each shop's seeded orders.
-pub const SHOPS: u32 = 1;
-pub const ORDERS: usize = 30;
-/// What the waits between webhook retries are multiplied by when `--webhook-retry-scale`
-/// is not given: TikTok's own schedule.
-pub const RETRY_SCALE: u32 = 1;
+pub use crate::flags::{
+    SANDBOX_ACCESS_TTL as ACCESS_TTL, SANDBOX_LISTEN as DEFAULT_LISTEN, SANDBOX_ORDERS as ORDERS,
+    SANDBOX_REFRESH_TTL as REFRESH_TTL, SANDBOX_RETRY_SCALE as RETRY_SCALE, SANDBOX_SHOPS as SHOPS,
+};
 
 pub struct Options {
     pub app: App,
@@ -222,49 +214,10 @@ Prints `sandbox listening on http://ADDR` on stdout, then each request on stderr
 masked. Point the tool at it with:
     --authorize-url http://ADDR/open/authorize --auth-base http://ADDR --api-base http://ADDR
 
-OPTIONS:
-    --listen ADDR             loopback address and port   [default: {listen}; port 0 picks a free one]
-    --auto-approve            redirect at once instead of showing the page
-    --app-key KEY             the app key it accepts      [env: TIKTOK_SHOP_APP_KEY]
-    --app-secret-file PATH    the secret it accepts       [env: TIKTOK_SHOP_APP_SECRET]
-    --redirect-url URL        where sellers are sent back [env: TIKTOK_SHOP_REDIRECT_URL, default: {redirect}]
-    --access-ttl DURATION     access token lifetime       [default: {access_ttl}]
-    --refresh-ttl DURATION    refresh token lifetime      [default: {refresh_ttl}]
-    --fault KIND              test hook, off by default: the token endpoints answer with
-                              html-502, empty, truncated, ip-denied (code 36009033), or echo
-                              (an error whose message repeats the request, secrets and
-                              terminal escapes included); or the order search answers
-                              repeat-page (the same next_page_token every time) or
-                              cycle-pages (tokens A, B, A, ...)
-    --latency DURATION        test hook, off by default: wait this long before every answer
-                              (20ms, 1s); requests then overlap
-    --shops N                 how many shops the test seller has        [default: {shops}]
-    --orders N                how many seeded orders each shop has      [default: {orders}]
-    --open-id ID              the test seller's open_id   [default: {open_id}]
-    --seller-name NAME        the test seller's name      [default: {seller}]
-    --rate-limit N            test hook, off by default: the N+1th Open API call within a
-                              second is throttled as TikTok does: HTTP 429, code 36009002
-    --throttle-every N        test hook, off by default: every Nth Open API call is throttled
-    --retry-after SECONDS     a throttled answer carries Retry-After: SECONDS (TikTok's seen
-                              ones carry none, the default)
-    --clock-skew SECONDS      test hook, off by default: run the sandbox's clock this far
-                              ahead (or behind, negative) of this machine's
-    --webhook-retry-scale FACTOR
-                              multiply the waits between webhook retries (0 < FACTOR <= 1;
-                              0.001 makes 2 min 120 ms)      [default: {retry_scale}]
-    -h, --help                this text
-",
-        listen = DEFAULT_LISTEN,
-        redirect = config::DEFAULT_REDIRECT_URL,
-        access_ttl = expiry::short(ACCESS_TTL),
-        refresh_ttl = expiry::short(REFRESH_TTL),
-        shops = SHOPS,
-        orders = ORDERS,
-        open_id = OPEN_ID,
-        seller = SELLER,
+{options_sandbox}",
+        options_sandbox = crate::flags::options("sandbox"),
         answer = crate::delivery::ANSWER_WITHIN.as_secs(),
         retries = crate::delivery::RETRY_SCHEDULE,
-        retry_scale = RETRY_SCALE,
     )
 }
 

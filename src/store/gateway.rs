@@ -154,6 +154,22 @@ impl Gateway {
     }
 
     fn post(&self, member: usize, path: &str, body: &Value, token: Option<&Secret>) -> Result<Value, Attempt> {
+        let started = std::time::Instant::now();
+        let result = self.post_once(member, path, body, token);
+        if crate::http::verbose() {
+            let url = format!("{}/v3/{path}", self.members[member]);
+            let outcome = match &result {
+                Ok(_) => "answered".to_string(),
+                Err(Attempt::NotSent(why)) => format!("not sent: {why}"),
+                Err(Attempt::Unclear(why)) => format!("no clear answer: {why}"),
+                Err(Attempt::Refused { status, message }) => format!("HTTP {status}: {message}"),
+            };
+            crate::http::trace("POST", &url, &outcome, started.elapsed());
+        }
+        result
+    }
+
+    fn post_once(&self, member: usize, path: &str, body: &Value, token: Option<&Secret>) -> Result<Value, Attempt> {
         let url = format!("{}/v3/{path}", self.members[member]);
         let mut request = self.agent.post(&url).header("content-type", "application/json");
         if let Some(token) = token {
@@ -195,10 +211,22 @@ impl Gateway {
     /// `GET /version` of one member: the server's version.
     pub fn version(&self, member: usize) -> Result<String, String> {
         let url = format!("{}/version", self.members[member]);
-        let mut response = self.agent.get(&url).call().map_err(|e| scrub(&e.to_string()))?;
-        let bytes = response.body_mut().read_to_vec().map_err(|e| scrub(&e.to_string()))?;
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
-        Ok(clean(value["etcdserver"].as_str().unwrap_or("unknown")))
+        let started = std::time::Instant::now();
+        let result = (|| {
+            let mut response = self.agent.get(&url).call().map_err(|e| scrub(&e.to_string()))?;
+            let bytes =
+                response.body_mut().with_config().limit(MAX_ANSWER).read_to_vec().map_err(|e| scrub(&e.to_string()))?;
+            let value: Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+            Ok(clean(value["etcdserver"].as_str().unwrap_or("unknown")))
+        })();
+        if crate::http::verbose() {
+            let outcome = match &result {
+                Ok(version) => format!("etcd {version}"),
+                Err(why) => format!("failed: {why}"),
+            };
+            crate::http::trace("GET", &url, &outcome, started.elapsed());
+        }
+        result
     }
 
     /// `maintenance/status` of one member (its database size, leader, version).

@@ -134,7 +134,7 @@ fn sandbox_refuses_non_loopback_listen() {
 
 /// The commands and the arguments each needs besides its options to get through parsing
 /// (`webhook`'s depend on the flag: see `webhook_arguments`).
-const COMMANDS: [(&str, &[&str]); 10] = [
+const COMMANDS: [(&str, &[&str]); 12] = [
     ("login", &[]),
     ("refresh", &[]),
     ("status", &[]),
@@ -145,6 +145,8 @@ const COMMANDS: [(&str, &[&str]); 10] = [
     ("doctor", &[]),
     ("sandbox", &[]),
     ("webhook", &[]),
+    ("copy", &["a.json", "b.json"]),
+    ("logout", &[]),
 ];
 
 /// `webhook`'s subcommand for a flag, and what that subcommand needs besides it.
@@ -158,14 +160,15 @@ fn webhook_arguments(flag: &str) -> &'static [&'static str] {
     }
 }
 
-/// The long flags a `--help` lists under OPTIONS, each with the placeholder of its value
-/// (empty for a switch).
+/// The long flags a `--help` lists under OPTIONS (a row's names, not a flag its text
+/// mentions), each with the placeholder of its value (empty for a switch).
 fn flags_in_help(help: &str) -> Vec<(String, String)> {
     let options = help.split("\nOPTIONS:\n").nth(1).unwrap_or_default();
     let options = options.split("\n\n").next().unwrap_or_default();
     let mut flags: Vec<(String, String)> = Vec::new();
-    for line in options.lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
+    for line in options.lines().filter(|l| l.starts_with("    -")) {
+        let names = line.trim_start().split("  ").next().unwrap_or_default();
+        let words: Vec<&str> = names.split_whitespace().collect();
         for (i, word) in words.iter().enumerate() {
             let word = word.trim_end_matches([',', ':', ')', ';']).trim_start_matches(['(', '[', '`']);
             let word = word.trim_end_matches('`');

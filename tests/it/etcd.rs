@@ -143,7 +143,7 @@ impl Cluster {
 
     /// The member that leads now (waiting out an election).
     pub fn leader(&self) -> usize {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(4);
         while Instant::now() < deadline {
             for (i, m) in self.members.iter().enumerate().filter(|(_, m)| m.child.is_some()) {
                 let url = format!("http://127.0.0.1:{}/v3/maintenance/status", m.client);
@@ -424,17 +424,34 @@ fn a_machine_killed_after_the_answers_write_leaves_the_tokens_in_place() {
     check_exit(&run(w), 0);
     let text = fs::read_to_string(&trace).unwrap();
     let lines: Vec<&str> = text.lines().collect();
+    // The save: the first txn after TikTok's answer; its last sendto (head and body may be
+    // two). The calls are counted by sendto, as many in every run (a read may take one
+    // recvfrom or several, as the bytes arrive).
     let request = lines.iter().position(|l| l.contains("GET /api/v2/token/refresh")).unwrap();
     let head = request + lines[request..].iter().position(|l| l.contains("POST /v3/kv/txn")).unwrap();
-    let reply = head + 2 + lines[head + 2..].iter().position(|l| l.starts_with("recvfrom(")).unwrap();
-    let nth = lines[..=reply].iter().filter(|l| l.starts_with("recvfrom(")).count();
+    let reply = head + lines[head..].iter().position(|l| l.starts_with("recvfrom(")).unwrap();
+    let nth = lines[..reply].iter().filter(|l| l.starts_with("sendto(")).count();
     let before = s.cluster.get("tiktok/acme");
+    // That sendto done, the run is held at its return (for 4 s); once the cluster has the new
+    // tokens (the save applied), it is killed there, before it reads etcd's reply.
     let cmd = s.with_bases(&s.dir, "refresh", &["--token-file", &acme]);
     let mut wrapped = Command::new("strace");
-    wrapped.args(["-qq", "-o", "/dev/null", "-e", &format!("inject=recvfrom:signal=KILL:when={nth}")]);
+    wrapped.args(["-qq", "-o", "/dev/null", "-e", &format!("inject=sendto:delay_exit=4000000:when={nth}")]);
     wrapped.arg(cmd.get_program()).args(cmd.get_args()).current_dir(&s.dir.0);
     wrapped.env_clear().envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
-    let killed = run(wrapped);
+    wrapped.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = wrapped.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while s.cluster.get("tiktok/acme") == before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // strace's pid is the parent; the tool is its only child.
+    let tool_pid = fs::read_to_string(format!("/proc/{}/task/{}/children", child.id(), child.id())).unwrap_or_default();
+    for pid in tool_pid.split_whitespace() {
+        let _ = Command::new("kill").args(["-KILL", pid]).status();
+    }
+    let mut killed: Out = child.wait_with_output().unwrap().into();
+    killed.command = "refresh held at the save's sendto, then killed".into();
     check(killed.code != Some(0), "killed", &killed);
     check(s.cluster.get("tiktok/acme") != before, "its answer is the tokens now", &killed);
     check(
@@ -657,8 +674,19 @@ fn authentication_works_and_the_password_is_never_shown() {
     login.stdin(fs::File::open(&input).unwrap());
     let out = run(login);
     check_exit(&out, 0);
-    let out = run(with_auth(s.with_bases(&s.dir, "refresh", &["--token-file", &acme]), password));
+    // -v traces every request, to etcd and to TikTok alike, and none shows the password.
+    let out = run(with_auth(s.with_bases(&s.dir, "refresh", &["--token-file", &acme, "-v"]), password));
     check_exit(&out, 0);
+    check_contains_all(
+        &out.stderr,
+        &["/v3/auth/authenticate -> answered", "/v3/kv/txn -> answered", "/api/v2/token/refresh?"],
+        &out,
+    );
+    check_contains(&out.stderr, "refresh_token=***", &out);
+    let status = run(with_auth(s.tool(&s.dir, &["status", "--token-file", &acme, "-v"]), password));
+    check_exit(&status, 0);
+    check_contains(&status.stderr, "/v3/kv/", &status);
+    check_lacks(&status.stderr, password, &status);
     fs::write(s.dir.path("etcd-password"), format!("{password}\n")).unwrap();
     let mut from_file = s.tool(&s.dir, &["doctor", "--token-file", &acme, "--etcd-password-file", "etcd-password"]);
     from_file.env("TIKTOK_SHOP_ETCD_USER", "root");

@@ -18,6 +18,7 @@ mod real_browser;
 mod refresh;
 mod safety;
 mod seams;
+mod shell;
 mod shops;
 mod throttle;
 mod webhook;

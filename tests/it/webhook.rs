@@ -342,7 +342,7 @@ fn webhook_help() {
         &out,
     );
     let out = run(tool(&dir, &["--help"]));
-    check_contains(&out.stdout, "webhook    verify a delivery's signature", &out);
+    check_contains(&out.stdout, "\n    webhook      verify a delivery's signature", &out);
 }
 
 /// `webhook <sub>` against the sandbox's Events API (and its token endpoint for a refresh).

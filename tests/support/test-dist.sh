@@ -22,6 +22,17 @@ for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl x86_64-pc-win
     *) tar -xzf "$dist/$archive" -C "$fresh" ;;
   esac
   ls "$fresh/$name"
+  # The completions and the man page, as the binary itself writes them.
+  for extra in completions/tiktok-shop-auth.bash completions/_tiktok-shop-auth completions/tiktok-shop-auth.fish \
+    completions/tiktok-shop-auth.ps1 man/tiktok-shop-auth.1; do
+    if [ ! -s "$fresh/$name/$extra" ]; then
+      echo "FAIL $archive: no $extra"; failed_artifacts=$((failed_artifacts + 1)); continue 2
+    fi
+  done
+  if [ "$target" = x86_64-unknown-linux-musl ] &&
+    ! "$fresh/$name/tiktok-shop-auth" man | cmp -s - "$fresh/$name/man/tiktok-shop-auth.1"; then
+    echo "FAIL $archive: man/tiktok-shop-auth.1 is not what the binary writes"; failed_artifacts=$((failed_artifacts + 1)); continue
+  fi
   case $target in
     x86_64-unknown-linux-musl) file "$fresh/$name/tiktok-shop-auth"; tests/support/smoke.sh "$fresh/$name/tiktok-shop-auth" ;;
     aarch64-unknown-linux-musl) file "$fresh/$name/tiktok-shop-auth"; tests/support/smoke.sh "$fresh/$name/tiktok-shop-auth" qemu-aarch64 ;;
