@@ -135,7 +135,7 @@ fn destination(source: &Location, dest: &Location, sources: usize) -> Result<Loc
         Location::Etcd(url) => url.name.clone().unwrap_or_default(),
     };
     match dest {
-        Location::Etcd(url) if url.name.is_none() => Ok(Location::Etcd(url.seller(&name))),
+        Location::Etcd(url) if url.name.is_none() => Ok(Location::Etcd(url.seller(&name)?)),
         Location::File(dir) if dir.is_dir() || dir.as_os_str().to_string_lossy().ends_with('/') => {
             Ok(Location::File(dir.join(format!("{name}.json"))))
         }
@@ -154,8 +154,15 @@ fn copy_one(source: &Location, dest: &Location, opts: &Options) -> Result<Outcom
         return Err(Error::Usage(format!("`{}` and `{}` are the same", source.shown(), dest.shown())));
     }
     let wait = opts.tokens.lock_wait;
-    let from_guard = from.lock(wait)?;
-    let to_guard = to.lock(wait)?;
+    // Both locks, always in the order of the homes' ids: two copies the opposite ways
+    // (`copy F E` and `copy E F` at once) then never each hold one and wait for the other.
+    let (from_guard, to_guard) = if from.id() < to.id() {
+        let from_guard = from.lock(wait)?;
+        (from_guard, to.lock(wait)?)
+    } else {
+        let to_guard = to.lock(wait)?;
+        (from.lock(wait)?, to_guard)
+    };
     let tokens = from_guard.read()?;
     match to_guard.read() {
         Ok(there)

@@ -83,10 +83,17 @@ impl EtcdUrl {
                  {ENV_PASSWORD} (or --etcd-password-file) instead"
             )));
         }
-        let members: Vec<String> = hosts.split(',').map(str::trim).map(str::to_string).collect();
+        let members: Vec<String> = hosts.split(',').map(str::to_string).collect();
         for member in &members {
-            let bad_port = member.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err());
-            if bad_port || member.contains(char::is_whitespace) {
+            // HOST:PORT: a name or an IPv4 address, or an IPv6 one in brackets; PORT digits.
+            let wrong = member.rsplit_once(':').is_none_or(|(h, p)| {
+                let host_ok = match h.strip_prefix('[') {
+                    Some(v6) => v6.strip_suffix(']').is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok()),
+                    None => !h.is_empty() && !h.contains(':'),
+                };
+                !host_ok || p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.parse::<u16>().is_err()
+            });
+            if wrong || member.contains(char::is_whitespace) {
                 return Err(bad(&format!("has the member `{}`, which is not HOST:PORT", clean(member))));
             }
         }
@@ -99,11 +106,7 @@ impl EtcdUrl {
         }
         let name = match name {
             "" => None,
-            n if n.starts_with('.') => {
-                return Err(bad("has a NAME starting with `.`, which is for the tool's own keys"));
-            }
-            n if n.chars().any(char::is_control) => return Err(bad("has control characters in its NAME")),
-            n => Some(n.to_string()),
+            n => Some(seller_name(n).map_err(|why| bad(&why))?.to_string()),
         };
         Ok(Some(EtcdUrl { tls, members, prefix: prefix.to_string(), name, password_file: None }))
     }
@@ -114,9 +117,12 @@ impl EtcdUrl {
         format!("{scheme}://{}/{}/{}", self.members.join(","), self.prefix, self.name.as_deref().unwrap_or(""))
     }
 
-    /// This location's seller `name`.
-    pub fn seller(&self, name: &str) -> EtcdUrl {
-        EtcdUrl { name: Some(name.to_string()), ..self.clone() }
+    /// This location's seller `name` (refused when it is no seller's name: see `seller_name`).
+    pub fn seller(&self, name: &str) -> Result<EtcdUrl, Error> {
+        let name = seller_name(name).map_err(|why| {
+            Error::Usage(format!("`{}` cannot be a seller's name under `{}`: it {why}", clean(name), self.shown()))
+        })?;
+        Ok(EtcdUrl { name: Some(name.to_string()), ..self.clone() })
     }
 
     /// The sellers under the prefix: keys `PREFIX/NAME` with no `/` and no leading `.`.
@@ -131,7 +137,30 @@ impl EtcdUrl {
             .map(str::to_string)
             .collect();
         names.sort();
-        Ok(names.iter().map(|n| self.seller(n)).collect())
+        // A key no seller could have been given (made by hand) is not one.
+        Ok(names.iter().filter_map(|n| self.seller(n).ok()).collect())
+    }
+}
+
+/// `name` if it may name a seller's tokens: not empty, no `/`, no control characters, not
+/// starting with `.` (the tool's own keys do), and not ending in `.login` (whose lock key
+/// would be the login lock of the seller without it); else why not.
+fn seller_name(name: &str) -> Result<&str, String> {
+    if name.is_empty() {
+        Err("is empty".into())
+    } else if name.starts_with('.') {
+        Err("starts with `.`, which is for the tool's own keys".into())
+    } else if name.contains('/') {
+        Err("has a `/`".into())
+    } else if name.chars().any(char::is_control) {
+        Err("has control characters".into())
+    } else if name.ends_with(".login") {
+        Err(format!(
+            "ends in `.login`: its lock would be the login lock of `{}`",
+            clean(name.trim_end_matches(".login"))
+        ))
+    } else {
+        Ok(name)
     }
 }
 
@@ -200,6 +229,31 @@ fn lease_ttl() -> i64 {
     setting(ENV_LEASE).and_then(|v| v.parse().ok()).filter(|t| (1..=3600).contains(t)).unwrap_or(LEASE_TTL)
 }
 
+/// The local file for `key`'s answers that no member took: `.KEY.CLUSTER.etcd-kept` in the
+/// current directory, KEY with `%` and `/` escaped (so `a/b` and `a_b` differ), CLUSTER a
+/// hash of the members as given (two clusters holding the same key differ too).
+fn local_file(url: &EtcdUrl, key: &str) -> PathBuf {
+    let mut members = url.members.clone();
+    members.sort();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325; // FNV-1a, 64 bits: a name, not a defence
+    for byte in format!("{}\n{}\n{key}", url.tls, members.join(",")).bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let escaped: String = key.replace('%', "%25").replace('/', "%2F").chars().take(150).collect();
+    PathBuf::from(format!(".{escaped}.{hash:016x}.etcd-kept"))
+}
+
+/// Whether `suffix` (what follows `.NAME.recovered-`) is a recovery key's own: `<unix
+/// time>-<id>` (`put_recovery`), never a key of the seller `NAME.recovered-x` (`.tmp`...).
+fn recovery_suffix(suffix: &str) -> bool {
+    suffix.split_once('-').is_some_and(|(time, id)| {
+        !time.is_empty()
+            && time.bytes().all(|b| b.is_ascii_digit())
+            && !id.is_empty()
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
 /// A unique id for what this run writes, to tell "mine applied" from "not applied".
 fn write_id() -> String {
     random_urlsafe(12).unwrap_or_else(|_| format!("{}-{}", std::process::id(), expiry::now()))
@@ -247,7 +301,7 @@ impl EtcdHome {
             tmp_key: format!("{p}/.{name}.tmp"),
             recovered_prefix: format!("{p}/.{name}.recovered-"),
             shops_key: format!("{p}/.{name}.shops"),
-            local: PathBuf::from(format!(".{}.{name}.etcd-kept", p.replace('/', "_"))),
+            local: local_file(url, &format!("{p}/{name}")),
             url: url.clone(),
             snapshot: Mutex::new(None),
         })
@@ -285,7 +339,8 @@ impl EtcdHome {
         let first = |r: Option<Vec<Kv>>| r.and_then(|v| v.into_iter().next());
         let token = first(ranges.next());
         let tmp = first(ranges.next());
-        let recovered = ranges.next().unwrap_or_default();
+        let mut recovered = ranges.next().unwrap_or_default();
+        recovered.retain(|kv| kv.key.strip_prefix(&self.recovered_prefix).is_some_and(recovery_suffix));
         let snapshot = Snapshot { token, tmp, recovered };
         *self.snapshot.lock().unwrap_or_else(PoisonError::into_inner) = Some(snapshot.clone());
         snapshot
@@ -326,6 +381,7 @@ impl EtcdHome {
         if let Some(key) = &fence_key {
             failure.push(Op::Get(key.clone()));
         }
+        let mut resent = false;
         for _ in 0..3 {
             self.forget();
             match self.gateway.txn(&compares, success, &failure, Kind::Write) {
@@ -333,6 +389,9 @@ impl EtcdHome {
                     held.confirm();
                     return Ok(Written::Done(answer.revision));
                 }
+                // Sent again after an unclear answer, the first may have applied after all
+                // (the read-back raced it): then its compares fail now, and it is done.
+                Ok(_) if resent && applied(self).unwrap_or(false) => return Ok(Written::Done(0)),
                 Ok(answer) => {
                     let fence_held = match (held.fence(), answer.ranges.first().and_then(|r| r.first())) {
                         (Some((_, revision)), Some(kv)) => kv.create_revision == revision,
@@ -342,12 +401,30 @@ impl EtcdHome {
                     return Ok(if fence_held { Written::Changed } else { Written::Lost });
                 }
                 Err(Failure::Unknown(why)) => {
-                    if applied(self).unwrap_or(false) {
-                        return Ok(Written::Done(0));
+                    // Decided by reading back; a read-back that fails too is tried again
+                    // (briefly), never taken for "did not apply".
+                    let mut read = applied(self);
+                    for pause in [200, 400] {
+                        if read.is_ok() {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(pause));
+                        read = applied(self);
                     }
-                    noteln!(
-                        "tiktok-shop-auth: etcd gave no clear answer to {what} ({why}); it did not apply: sending it again"
-                    );
+                    match read {
+                        Ok(true) => return Ok(Written::Done(0)),
+                        Ok(false) => noteln!(
+                            "tiktok-shop-auth: etcd gave no clear answer to {what} ({why}); reading back showed it did \
+                             not apply: sending it again"
+                        ),
+                        Err(e) => {
+                            return Err(Error::Network(format!(
+                                "etcd gave no clear answer to {what} ({why}), and reading back whether it applied failed \
+                                 too ({e})"
+                            )));
+                        }
+                    }
+                    resent = true;
                 }
                 Err(f) => return Err(f.into_error(what)),
             }
@@ -475,7 +552,9 @@ impl Place for EtcdHome {
 
     fn reserve<'a>(&'a self, held: &'a dyn Held, _saved_len: usize) -> Result<Box<dyn Slot + 'a>, Error> {
         let id = write_id();
-        let marker = json!({ "reserved_by": id, "pid": std::process::id() }).to_string().into_bytes();
+        let marker = json!({ "reserved_by": id, "pid": std::process::id(), "host": hostname(), "at": expiry::now() })
+            .to_string()
+            .into_bytes();
         let tmp = self.tmp_key.clone();
         let ops = [Op::put(&tmp, &marker)];
         let applied = |home: &EtcdHome| Ok(home.value_of(&tmp)?.is_some_and(|kv| kv.value == marker));
@@ -506,6 +585,7 @@ impl Place for EtcdHome {
             keep: false,
             taken_over: false,
             saved: Cell::new(false),
+            local_copy: Cell::new(false),
             expected: RefCell::new((None, super::Replace::SameSeller)),
         }))
     }
@@ -562,6 +642,17 @@ impl Place for EtcdHome {
         let (key, revision) = EtcdHome::key_of(kept)?;
         if revision == 0 {
             return Ok(());
+        }
+        // A reservation with no answer yet, made so lately that its run may still be waiting
+        // for TikTok's (its lock lost to a pause, not to its end): freeing it would let this
+        // run spend the same refresh token again. Nothing is spent; a run that died lets it
+        // go once that time is over.
+        if kept.reserved
+            && kept.answer.is_none()
+            && let Some(tmp) = self.snapshot().ok().and_then(|s| s.tmp)
+            && let Some(busy) = in_flight(&tmp.value)
+        {
+            return Err(Error::Busy(format!("`{}` {busy}", kept.shown)));
         }
         let key = key.to_string();
         let gone = |home: &EtcdHome| Ok(home.value_of(&key)?.is_none());
@@ -702,7 +793,10 @@ impl<'a> EtcdLock<'a> {
         let lease = Lease::of(gateway).map_err(|f| f.into_error(&format!("a lease for `{}`", home.shown_key(key))))?;
         let ttl = lease.ttl;
         let id = write_id();
-        let value = json!({ "holder": id, "pid": std::process::id(), "host": hostname() }).to_string().into_bytes();
+        let value =
+            json!({ "holder": id, "pid": std::process::id(), "host": hostname(), "lease": lease.id.to_string() })
+                .to_string()
+                .into_bytes();
         let mut put = vec![Op::Put { key: key.to_string(), value: value.clone(), lease: lease.id }];
         if snapshot {
             put.extend(home.snapshot_ops());
@@ -718,8 +812,16 @@ impl<'a> EtcdLock<'a> {
                     break answer.revision;
                 }
                 Ok(answer) => {
+                    let holder_value = answer.ranges.first().and_then(|r| r.first()).map(|kv| kv.value.clone());
+                    if holder_value.as_deref().is_some_and(|v| on_lease(v, lease.id)) {
+                        return Err(Error::Usage(format!(
+                            "`{}` is locked by this very process: the same seller was named twice (the members \
+                             spelt another way, or in another order?)",
+                            home.shown_key(key)
+                        )));
+                    }
                     if Instant::now() >= deadline {
-                        let holder = answer.ranges.first().and_then(|r| r.first()).map(|kv| holder_of(&kv.value));
+                        let holder = holder_value.as_deref().map(holder_of);
                         return Err(Error::Busy(format!(
                             "{who} has held the lock `{}`{} for over {} s, so nothing was spent; try again, or raise \
                              --lock-wait (a holder that died lets go within {ttl} s, when its lease ends)",
@@ -732,16 +834,21 @@ impl<'a> EtcdLock<'a> {
                     std::thread::sleep(Duration::from_millis(50 + jitter));
                 }
                 Err(Failure::Unknown(why)) => {
-                    if let Ok(Some(kv)) = home.value_of(key)
-                        && kv.value == value
-                    {
-                        break kv.create_revision;
-                    }
-                    // A cluster that cannot decide (no leader, no quorum) is not a busy lock:
-                    // waiting for it holds the whole fleet up; say so.
-                    unclear += 1;
-                    if unclear >= 2 {
-                        return Err(Failure::Unknown(why).into_error(&format!("the lock `{}`", home.shown_key(key))));
+                    // Read back: ours (it applied), or not (try again: a member restarting, a
+                    // leader changing). A cluster that cannot even answer the read (no
+                    // leader, no quorum) is not a busy lock: waiting for it holds the whole
+                    // fleet up; say so at once.
+                    match home.value_of(key) {
+                        Ok(Some(kv)) if kv.value == value => break kv.create_revision,
+                        Ok(_) if unclear < 5 => {
+                            unclear += 1;
+                            std::thread::sleep(Duration::from_millis(100 * unclear));
+                        }
+                        _ => {
+                            return Err(
+                                Failure::Unknown(why).into_error(&format!("the lock `{}`", home.shown_key(key)))
+                            );
+                        }
                     }
                 }
                 // The lease ended since it was granted (a pause): the next lock gets a new one.
@@ -780,6 +887,41 @@ fn keep_alive(gateway: &Gateway, lease: &Lease) {
             }
         }
     }
+}
+
+/// How long after a reservation its run may still be waiting for TikTok's answer: the token
+/// request's own limit (30 s), the time its save may take, and its lease.
+fn in_flight_for() -> i64 {
+    45 + lease_ttl()
+}
+
+/// For a reservation marker made less than `in_flight_for` ago: what to tell a run that
+/// finds it (its run may still be waiting for its answer).
+fn in_flight(marker: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(marker).ok()?;
+    let age = expiry::now() - v["at"].as_i64()?;
+    let limit = in_flight_for();
+    let who = match holder_of(marker) {
+        none if none.is_empty() => " a run".to_string(),
+        some => some.replacen(" (", " ", 1).trim_end_matches(')').to_string(),
+    };
+    (age < limit).then(|| {
+        format!(
+            "says that{} reserved this seller's refresh {} s ago and has saved no answer yet: it may still be waiting \
+             for TikTok's (or be paused), so nothing was spent; run again in {} s (by then a run that died has let \
+             its reservation go)",
+            who,
+            age.max(0),
+            (limit - age).max(1)
+        )
+    })
+}
+
+/// Whether a lock's value says it sits on `lease` (this process's: lease ids are unique in
+/// a cluster, where a pid and a host name need not be).
+fn on_lease(value: &[u8], lease: i64) -> bool {
+    let v: serde_json::Value = serde_json::from_slice(value).unwrap_or_default();
+    v["lease"].as_str() == Some(lease.to_string().as_str())
 }
 
 fn holder_of(value: &[u8]) -> String {
@@ -866,6 +1008,9 @@ struct EtcdSlot<'a> {
     taken_over: bool,
     /// Saved the moment it arrived (`save_at_once`).
     saved: Cell<bool>,
+    /// The answer is in the local file too (written when the first save had no clear
+    /// outcome: the cluster may be gone, and an interrupt or a kill must not lose it).
+    local_copy: Cell<bool>,
     /// Whose answer may replace the saved tokens (`Slot::expect`).
     expected: RefCell<(Option<String>, super::Replace)>,
 }
@@ -879,7 +1024,8 @@ impl EtcdSlot<'_> {
 impl EtcdSlot<'_> {
     /// The answer's first write, when it may replace the saved tokens: the save itself, in
     /// one fenced txn that also clears the reservation and lets go of the lock (one write,
-    /// not three, for every refresh). Whether it went through.
+    /// not three, for every refresh). Whether it went through; when that is unclear (or no
+    /// member took it) the answer goes to the local file first, then it is read back.
     fn save_at_once(&self, text: &[u8]) -> bool {
         let Some((lock, revision)) = self.held.fence() else { return false };
         let (tmp, token) = (self.tmp().to_string(), self.home.key.clone());
@@ -888,13 +1034,35 @@ impl EtcdSlot<'_> {
         self.home.forget();
         let done = match self.home.gateway.txn(&compare, &ops, &[], Kind::Write) {
             Ok(answer) => answer.succeeded,
-            Err(Failure::Unknown(_)) => self.home.value_of(&token).ok().flatten().is_some_and(|kv| kv.value == text),
-            Err(_) => false,
+            Err(_) => {
+                self.keep_locally(text);
+                self.home.value_of(&token).ok().flatten().is_some_and(|kv| kv.value == text)
+            }
         };
         if done {
             self.held.released();
+            self.drop_local_copy();
         }
         done
+    }
+
+    /// The answer in the local file, flushed (see `local_copy`).
+    fn keep_locally(&self, text: &[u8]) {
+        match crate::files::replace_private(&self.home.local, text) {
+            Ok(()) => self.local_copy.set(true),
+            Err(e) => noteln!(
+                "tiktok-shop-auth: warning: the cluster did not take the answer at once, and it could not be kept in \
+                 the local file `{}` either ({e}); trying the cluster again",
+                crate::secret::shown(&self.home.local)
+            ),
+        }
+    }
+
+    /// The local copy is not needed once the cluster holds the answer.
+    fn drop_local_copy(&self) {
+        if self.local_copy.replace(false) {
+            let _ = std::fs::remove_file(&self.home.local);
+        }
     }
 }
 
@@ -917,6 +1085,11 @@ impl Slot for EtcdSlot<'_> {
         };
         if replaces && self.save_at_once(&text) {
             self.saved.set(true);
+            return;
+        }
+        if self.local_copy.get() {
+            // The cluster is not answering clearly: the answer is safe in the local file,
+            // and `save` tries the cluster once more; no more waits here.
             return;
         }
         let tmp = self.tmp().to_string();
@@ -944,6 +1117,11 @@ impl Slot for EtcdSlot<'_> {
                 Err(_) => return,
             }
         }
+        // Saved already after all (the first write applied, its answer lost on the way).
+        if self.home.value_of(&self.home.key).ok().flatten().is_some_and(|kv| kv.value == text) {
+            self.saved.set(true);
+            return;
+        }
         // The reservation is another run's now: keep the answer where nobody writes.
         if let Ok(aside) = self.home.put_recovery(&text) {
             *self.elsewhere.borrow_mut() = Some(aside);
@@ -955,6 +1133,35 @@ impl Slot for EtcdSlot<'_> {
             self.keep = true;
             return Ok(());
         }
+        let result = self.save_now(answer);
+        if result.is_ok() {
+            self.drop_local_copy();
+        }
+        result
+    }
+
+    fn recover_or_lose(&mut self, answer: &TokenResponse, cause: Error) -> Error {
+        if self.local_copy.get() {
+            let local = &self.home.local;
+            return Error::Local(format!(
+                "{cause}; the answer was kept in the local file `{}`, which the next run started in this directory \
+                 installs once the cluster answers (or, from elsewhere: `tiktok-shop-auth login --recover {} \
+                 --token-file {}`)",
+                crate::secret::shown(local),
+                crate::secret::shown(local),
+                self.home.url.shown()
+            ));
+        }
+        self.recover_elsewhere(answer, cause)
+    }
+
+    fn set_aside(&mut self, answer: &TokenResponse) -> Result<String, String> {
+        self.home.put_recovery(&pretty(&answer.bytes)).map_err(|e| e.to_string())
+    }
+}
+
+impl EtcdSlot<'_> {
+    fn save_now(&mut self, answer: &TokenResponse) -> Result<(), Error> {
         if let Some(aside) = self.elsewhere.borrow().as_ref() {
             return Err(Error::Local(format!(
                 "{}; the answer this run had already been paid was kept in `{aside}`",
@@ -1006,7 +1213,7 @@ impl Slot for EtcdSlot<'_> {
         }
     }
 
-    fn recover_or_lose(&mut self, answer: &TokenResponse, cause: Error) -> Error {
+    fn recover_elsewhere(&mut self, answer: &TokenResponse, cause: Error) -> Error {
         let home = self.home;
         if self.taken_over {
             return cause;
@@ -1041,10 +1248,6 @@ impl Slot for EtcdSlot<'_> {
                  and the new tokens are lost, so the seller must sign in again with `tiktok-shop-auth login`"
             )),
         }
-    }
-
-    fn set_aside(&mut self, answer: &TokenResponse) -> Result<String, String> {
-        self.home.put_recovery(&pretty(&answer.bytes)).map_err(|e| e.to_string())
     }
 }
 
@@ -1097,7 +1300,7 @@ pub fn check(url: &EtcdUrl) -> Vec<(String, Level, String)> {
         match (version, status) {
             (Ok(version), Ok(status)) => {
                 reachable += 1;
-                let leader = gateway::int(&status["leader"]);
+                let leader = gateway::uint(&status["leader"]);
                 let db = gateway::int(&status["dbSize"]);
                 largest = largest.max(db);
                 let level = if leader == 0 { Level::Fail } else { Level::Ok };
@@ -1174,12 +1377,53 @@ mod tests {
         assert_eq!(url.members, ["127.0.0.1:2379", "127.0.0.1:2380"]);
         assert_eq!(url.shown(), "etcd://127.0.0.1:2379,127.0.0.1:2380/tiktok/acme");
         let fleet = EtcdUrl::parse("etcd+https://h:2379/a/b/").unwrap().unwrap();
-        assert_eq!((fleet.tls, fleet.prefix.as_str(), fleet.name), (true, "a/b", None));
+        assert_eq!((fleet.tls, fleet.prefix.as_str(), fleet.name.as_deref()), (true, "a/b", None));
         assert!(EtcdUrl::parse("tokens/acme.json").unwrap().is_none());
-        for bad in ["etcd://h:2379", "etcd://h/p/n", "etcd://h:2379/acme", "etcd://h:2379/p/.lock", "etcd://:1/p/n"] {
+        for bad in [
+            "etcd://h:2379",
+            "etcd://h/p/n",
+            "etcd://h:2379/acme",
+            "etcd://h:2379/p/.lock",
+            "etcd://:1/p/n",
+            "etcd://h:+2379/p/n",
+            "etcd://a:b:2379/p/n",
+            "etcd://::1:2379/p/n",
+            "etcd://h:2379 ,g:1/p/n",
+        ] {
             assert!(EtcdUrl::parse(bad).is_err(), "{bad}");
         }
         let e = EtcdUrl::parse("etcd://root:hunter2@h:2379/p/n").unwrap_err().to_string();
         assert!(!e.contains("hunter2") && e.contains("***@") && e.contains(ENV_PASSWORD), "{e}");
+        // No seller name that is (or makes) one of the tool's own keys.
+        for bad in ["etcd://h:2379/p/acme.login", "etcd://h:2379/p/.x"] {
+            assert!(EtcdUrl::parse(bad).is_err(), "{bad}");
+        }
+        assert!(fleet.seller("").is_err() && fleet.seller(".k.lock").is_err() && fleet.seller("a.login").is_err());
+        assert_eq!(fleet.seller("acme.us").unwrap().name.as_deref(), Some("acme.us"));
+        assert_eq!(url_members("etcd://[::1]:2379,h.example:2380/p/n"), ["[::1]:2379", "h.example:2380"]);
+    }
+
+    fn url_members(text: &str) -> Vec<String> {
+        EtcdUrl::parse(text).unwrap().unwrap().members
+    }
+
+    #[test]
+    fn local_files_recovery_keys_and_young_reservations() {
+        let url = |text: &str| EtcdUrl::parse(text).unwrap().unwrap();
+        let a = url("etcd://h:2379,g:2379/x/y/s");
+        let name = |u: &EtcdUrl| local_file(u, &format!("{}/{}", u.prefix, u.name.as_deref().unwrap_or("")));
+        assert_ne!(name(&a), name(&url("etcd://h:2379,g:2379/x_y/s")), "two keys, two files");
+        assert_ne!(name(&a), name(&url("etcd://other:2379/x/y/s")), "two clusters, two files");
+        assert_eq!(name(&a), name(&url("etcd://g:2379,h:2379/x/y/s")), "the members in any order");
+        assert!(name(&a).to_string_lossy().starts_with(".x%2Fy%2Fs."));
+        assert!(recovery_suffix("1764680000-AbC_d-9"));
+        for not in ["x.tmp", "1-x.tmp", "-x", "12-", "1764680000-a.shops", "x"] {
+            assert!(!recovery_suffix(not), "{not}");
+        }
+        let marker = |at: i64| json!({"reserved_by": "i", "pid": 7, "host": "m1", "at": at}).to_string().into_bytes();
+        let young = in_flight(&marker(expiry::now() - 3)).unwrap_or_default();
+        assert!(young.contains("process 7 on m1") && young.contains("3 s ago"), "{young}");
+        assert!(in_flight(&marker(expiry::now() - 600)).is_none());
+        assert!(in_flight(br#"{"reserved_by":"i","pid":7}"#).is_none(), "an old marker, with no time");
     }
 }

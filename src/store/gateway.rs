@@ -47,6 +47,12 @@ impl Failure {
     /// As an error of the tool, naming `what` was being done.
     pub fn into_error(self, what: &str) -> Error {
         match self {
+            // Authenticated, but the user's roles do not cover these keys.
+            Failure::Refused { status, message } if message.contains("permission denied") => Error::Usage(format!(
+                "etcd refused {what}: {message} (HTTP {status}; the user TIKTOK_SHOP_ETCD_USER names is known, but \
+                 no role of theirs grants read and write on these keys: `etcdctl role grant-permission` with \
+                 --prefix)"
+            )),
             Failure::Refused { status, message }
                 if status == 401 || status == 403 || message.contains("authentication failed") =>
             {
@@ -203,7 +209,8 @@ impl Gateway {
         })?;
         match status {
             200 => Ok(value),
-            500..=599 => Err(Attempt::Unclear(format!("HTTP {status}: {}", error_message(&value)))),
+            // 408: the server gave up on the request, which may have applied.
+            408 | 500..=599 => Err(Attempt::Unclear(format!("HTTP {status}: {}", error_message(&value)))),
             _ => Err(Attempt::Refused { status, message: error_message(&value) }),
         }
     }
@@ -262,7 +269,31 @@ enum Attempt {
 /// The gateway's error body: `{"error", "message", "code"}` (grpc-gateway), any of them.
 fn error_message(value: &Value) -> String {
     let text = value["message"].as_str().or(value["error"].as_str()).unwrap_or("no message");
-    clean(text)
+    clean(&without_base64(text))
+}
+
+/// `text` with every long run of base64 (24 characters or more) cut out: a gateway that
+/// echoes the request in its error would otherwise show the values sent, tokens included,
+/// in the encoding no scrub of known secrets recognises.
+fn without_base64(text: &str) -> String {
+    let is_b64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if is_b64(c) {
+            run.push(c);
+            continue;
+        }
+        if run.len() >= 24 {
+            out.push_str("[base64]");
+        } else {
+            out.push_str(&run);
+        }
+        run.clear();
+        out.push(c);
+    }
+    out.pop();
+    out
 }
 
 /// Standard base64 with padding, as the gateway wants keys and values.
@@ -276,6 +307,15 @@ pub fn unb64(value: &Value) -> Vec<u8> {
 }
 
 /// An int64 field of an answer: a string, a number, or missing (0).
+/// A uint64 field (a member or leader id): `0` when missing.
+pub fn uint(value: &Value) -> u64 {
+    match value {
+        Value::String(s) => s.parse().unwrap_or(0),
+        Value::Number(n) => n.as_u64().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 pub fn int(value: &Value) -> i64 {
     match value {
         Value::String(s) => s.parse().unwrap_or(0),
@@ -616,5 +656,12 @@ mod tests {
             error_message(&json!({"error": "etcdserver: requested lease not found", "code": 5})),
             "etcdserver: requested lease not found"
         );
+        // A member id is a uint64: above i64's range it is still one, not 0 ("no leader").
+        assert_eq!(uint(&json!("16568560761195807870")), 16568560761195807870);
+        // An error that echoes the request shows none of the values sent.
+        let echoed = r#"bad txn: {"key":"dC9h","value":"ewogICJjb2RlIjogMCwKICAiZGF0YSI6IHsK"}"#;
+        let message = error_message(&json!({ "message": echoed }));
+        assert!(!message.contains("ewogICJjb2Rl") && message.contains("[base64]"), "{message}");
+        assert!(message.contains("dC9h"), "short runs stay: {message}");
     }
 }

@@ -110,7 +110,7 @@ impl Location {
 
 /// One seller's tokens, wherever they are, whatever names them: two names for one home
 /// are one `HomeId`.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub enum HomeId {
     #[cfg(unix)]
     Inode(u64, u64),
