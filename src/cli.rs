@@ -151,15 +151,7 @@ impl Args {
         let Some(arg) = unknown.copied().or(rest.first().filter(|_| parsed)) else {
             return Ok(());
         };
-        // `--flag=value`: the value may be a secret, so only the flag is shown.
-        let (shown, hint) = match arg.split_once('=') {
-            Some((flag, _)) => (format!("{flag}=…"), format!("; give its value after a space: `{flag} VALUE`")),
-            None => match crate::flags::nearest(&command, arg) {
-                Some(near) if arg.starts_with("--") => (arg.to_string(), format!("; did you mean `{near}`?")),
-                _ => (arg.to_string(), String::new()),
-            },
-        };
-        Err(unexpected(&command, &shown, &hint))
+        Err(unknown_option(&command, arg))
     }
 
     /// In debug builds (the tests): a flag read that the command's definition lacks is a
@@ -252,7 +244,19 @@ impl Args {
 
     /// The next free argument, if any.
     pub fn free(&mut self) -> Result<Option<String>, Error> {
-        self.inner.opt_free_from_str().map_err(|e| usage(&self.command, e))
+        let free: Option<String> = self.inner.opt_free_from_str().map_err(|e| usage(&self.command, e))?;
+        // An option the command does not know, where an argument was expected (a typo):
+        // said as an unknown option, with its "did you mean", not taken as a value.
+        match free {
+            Some(arg)
+                if arg.starts_with("--")
+                    && arg.len() > 2
+                    && (arg.contains('=') || !crate::flags::defines(&self.command, &arg)) =>
+            {
+                Err(unknown_option(&self.command, &arg))
+            }
+            free => Ok(free),
+        }
     }
 
     /// What followed `--` (only `exec` has any).
@@ -330,7 +334,7 @@ impl Args {
                         self.command
                     )));
                 }
-                return Err(unexpected(&self.command, &file.display().to_string(), ""));
+                return Err(unknown_option(&self.command, &file.display().to_string()));
             }
             files.push(file);
         }
@@ -401,6 +405,19 @@ impl TokenOptions {
     pub fn app_key(&self) -> Option<String> {
         config::setting(self.app_key.clone(), config::ENV_APP_KEY)
     }
+}
+
+/// The error for an option `command` does not define; "did you mean" when one is near.
+fn unknown_option(command: &str, arg: &str) -> Error {
+    // `--flag=value`: the value may be a secret, so only the flag is shown.
+    let (shown, hint) = match arg.split_once('=') {
+        Some((flag, _)) => (format!("{flag}=…"), format!("; give its value after a space: `{flag} VALUE`")),
+        None => match crate::flags::nearest(command, arg) {
+            Some(near) if arg.starts_with("--") => (arg.to_string(), format!("; did you mean `{near}`?")),
+            _ => (arg.to_string(), String::new()),
+        },
+    };
+    unexpected(command, &shown, &hint)
 }
 
 /// The one wording of an argument `command` does not take, shown cleaned; `hint` goes

@@ -6,8 +6,85 @@
 //! dozen lines and the exit-status table in the README has exactly one source.
 
 use std::fmt;
-use std::io;
-use std::path::PathBuf;
+use std::io::{self, IsTerminal};
+use std::path::{Path, PathBuf};
+
+/// The command a fix-it message tells the user to run about the tokens at `shown`:
+/// `tiktok-shop-auth VERB --token-file LOCATION`, the location always repeated (advice that
+/// dropped it would act on the default file) and, when no one is at a terminal (cron,
+/// whose mail does not say which directory it ran in), a file's path made absolute.
+pub fn fix(verb: &str, shown: &str) -> String {
+    format!("tiktok-shop-auth {verb} --token-file {}", shell_word(&for_people(shown)))
+}
+
+/// A token location as a message shows it: a relative path made absolute when stderr is
+/// no terminal (see `fix`); an etcd location, or anything at a terminal, as given.
+pub fn for_people(shown: &str) -> String {
+    let path = Path::new(shown);
+    if shown.contains("://") || path.is_absolute() || io::stderr().is_terminal() {
+        return shown.to_string();
+    }
+    match std::env::current_dir() {
+        Ok(dir) => dir.join(path).display().to_string(),
+        Err(_) => shown.to_string(),
+    }
+}
+
+/// After "permission denied" on `path`: who owns its directory (or it, when it exists) and
+/// with what mode, beside who this run is, so that the fix (chown, chmod, another user in
+/// cron) is plain.
+fn who_may_write(path: &Path) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let dir = match path.parent() {
+            Some(d) if d.as_os_str().is_empty() => Path::new("."),
+            Some(d) => d,
+            None => Path::new("."),
+        };
+        let Ok(meta) = std::fs::metadata(dir) else { return String::new() };
+        let me = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines().find_map(|l| l.strip_prefix("Uid:").map(|u| u.split_whitespace().nth(1).map(str::to_string)))
+            })
+            .flatten()
+            .and_then(|u| u.parse::<u32>().ok());
+        let name = |uid: u32| {
+            let named = std::fs::read_to_string("/etc/passwd").ok().and_then(|p| {
+                p.lines().find_map(|l| {
+                    let mut f = l.split(':');
+                    let (n, _, id) = (f.next()?, f.next()?, f.next()?);
+                    (id.parse::<u32>().ok()? == uid).then(|| n.to_string())
+                })
+            });
+            named.map_or(format!("uid {uid}"), |n| format!("{n} (uid {uid})"))
+        };
+        let shown = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let this = me.map(|u| format!("; this run is {}", name(u))).unwrap_or_default();
+        format!(
+            " (its directory `{}` is owned by {}, mode {:04o}{this}: the token file, its lock and its reserved \
+             file are made there, so that user needs write access to the directory)",
+            shown.display(),
+            name(meta.uid()),
+            meta.mode() & 0o7777
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        String::new()
+    }
+}
+
+/// `text` as one shell word: as it is when plain, else in single quotes.
+pub fn shell_word(text: &str) -> String {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.:/@%+=,".contains(&b)) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
 
 #[derive(Debug)]
 pub enum Error {
@@ -114,12 +191,17 @@ impl fmt::Display for Error {
             Error::Timeout(msg) | Error::Denied(msg) | Error::NeedLogin(msg) | Error::NotFound(msg) => f.write_str(msg),
             Error::CannotRun(msg) | Error::Interrupted { message: msg, .. } => f.write_str(msg),
             Error::File { action, path, source } => {
-                write!(f, "failed to {action} `{}`: {source}", path.display())
+                write!(f, "failed to {action} `{}`: {source}", path.display())?;
+                if source.kind() == io::ErrorKind::PermissionDenied {
+                    f.write_str(&who_may_write(path))?;
+                }
+                Ok(())
             }
             Error::CorruptTokenFile { path, reason } => write!(
                 f,
-                "token file `{}` {reason}; it was left untouched (run `tiktok-shop-auth login` to replace it)",
-                path.display()
+                "token file `{}` {reason}; it was left untouched (run `{}` to replace it)",
+                for_people(&path.display().to_string()),
+                fix("login", &path.display().to_string())
             ),
             Error::Unsaved { cause, recovery } => write!(
                 f,

@@ -25,6 +25,11 @@ pub const EXEC_WITHIN_SECONDS: i64 = 600;
 pub const JOBS_AT_ONCE: usize = 4;
 /// `--paginate`'s page cap when `--max-pages` is not given.
 pub const PAGES_AT_MOST: u64 = 10_000;
+/// The sandbox's own test app, used when no app key, secret or service id is given (any
+/// value works against it; these are no real app's).
+pub const SANDBOX_APP_KEY: &str = "sandbox_app_key";
+pub const SANDBOX_APP_SECRET: &str = "sandbox_test_secret_not_a_real_one";
+pub const SANDBOX_SERVICE_ID: &str = "7001";
 /// The sandbox's test seller.
 pub const SANDBOX_OPEN_ID: &str = "7010736057180325637";
 pub const SANDBOX_SELLER: &str = "Sandbox Test Shop";
@@ -107,7 +112,8 @@ pub const APP_KEY: Flag =
 pub const APP_SECRET_FILE: Flag = Flag::new(
     "--app-secret-file",
     Some("PATH"),
-    "a file whose first line is the app secret (the variable holds the secret itself; never a flag value); required",
+    "a file whose first line is the app secret (the variable holds the secret itself; never a flag value); required \
+     (sandbox: a test one when not given)",
 )
 .env(ENV_APP_SECRET)
 .complete(Complete::File);
@@ -302,6 +308,12 @@ pub const RETRY_AFTER: Flag = Flag::new(
 );
 pub const CLOCK_SKEW: Flag =
     Flag::new("--clock-skew", Some("SECONDS"), "run the sandbox's clock this far ahead (or behind, negative)");
+pub const SELLERS: Flag = Flag::new(
+    "--sellers",
+    Some("N"),
+    "test sellers: each login signs in the next one (an open_id and name of its own), round and round",
+)
+.default(|| "1".into());
 pub const WEBHOOK_RETRY_SCALE: Flag = Flag::new(
     "--webhook-retry-scale",
     Some("FACTOR"),
@@ -468,6 +480,7 @@ pub static COMMANDS: &[Command] = &[
             &APP_SECRET_FILE,
             &SERVICE_ID,
             &REDIRECT_URL,
+            &SELLERS,
             &ACCESS_TTL,
             &REFRESH_TTL,
             &FAULT,

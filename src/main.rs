@@ -1,25 +1,29 @@
 //! tiktok-shop-auth: get a TikTok Shop seller's OAuth tokens, keep them in a file, keep them
 //! fresh from cron.
 //!
-//! Code map (also in the README), top down; each layer uses only the ones below it:
+//! Code map (the README points here), top down; each layer uses only the ones below it:
 //!
-//! - `main` dispatches on the command's name (this file).
-//! - `commands/<name>.rs`: one file per command, each with its `Options`, its `parse` and
-//!   its `--help` beside its `run` (`status.rs` also holds `token`); `sandbox/` is the
-//!   local stand-in for TikTok, one file per part of TikTok it plays. `cli` is what their
-//!   parsers share: the flag readers and the top-level `--help`.
+//! - `main` dispatches on the command's name (this file); `cli` reads arguments and checks
+//!   for unknown options ("did you mean"); `flags` defines every flag once (names,
+//!   variable, default, doc), and `--help`, the completions and the man page come from it;
+//!   `config` is flag, then environment, then default.
+//! - `commands/<name>.rs`: one file per command, each with its `Options`, `parse` and
+//!   `--help` beside its `run` (`status.rs` also holds `token`; `shell.rs` writes the
+//!   completions and the man page); `sandbox/` is the local stand-in for TikTok, one file
+//!   per part of TikTok it plays.
 //! - `session`: what a command needs to use a seller's tokens: fresh tokens under the
 //!   lock, a refused token replaced once, the shop a call is for.
-//! - The wire and the file: `token_file` owns the file (lock, room, spend, save: its types
-//!   allow no other order); `tiktok` is the HTTP transport and the token endpoints;
-//!   `open_api` signs and sends Open API calls and keeps the shop list; `listener`,
-//!   `browser` and `html` serve the sign-in; `webhook` is TikTok's event deliveries
-//!   (events, envelope, signature, the POST and its judgement).
-//! - Below them: `grant` (a token response as a typed view), `config` (flag, environment,
-//!   default), `files` (capped reads, private files), `summary`, `json_text`, `expiry`
-//!   (time, and every time rule), `secret` (secrets out of output, outside text cleaned),
-//!   `url`, `output` (the only way to stdout and stderr) and `error` (the one error type
-//!   and its exit codes).
+//! - `store/`: where tokens live and the one order they change in (`mod.rs`: `Home` →
+//!   `Guard` → `Reservation` → `Room`, no other order compiles; `file.rs` the directory of
+//!   files, `etcd.rs` the cluster, `gateway.rs` etcd's JSON gateway).
+//! - The wire: `http` the transport (bounded, scrubbed, proxies, `-v`), `token_api` the two
+//!   token endpoints, `open_api` signed Open API calls and the shop list, `delivery`
+//!   TikTok's webhook deliveries, `interrupt` Ctrl-C held while a grant is in flight;
+//!   `listener`, `browser` and `html` serve the sign-in.
+//! - Below them: `token_response` (a token answer as a typed view), `files` (capped reads,
+//!   private files), `summary`, `json_text`, `expiry` (time, and every time rule),
+//!   `secret` (secrets out of output, outside text cleaned), `url`, `output` (the only way
+//!   to stdout and stderr) and `error` (the one error type, its exit codes, fix-it commands).
 
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]

@@ -69,10 +69,11 @@ impl Tokens {
             return Ok(());
         }
         Err(Error::NeedLogin(format!(
-            "the access token in `{}` expired {}, counting {} s for clock skew: run `tiktok-shop-auth refresh`",
-            path,
+            "the access token in `{}` expired {}, counting {} s for clock skew: run `{}`",
+            crate::error::for_people(path),
             expiry::describe(self.access_expires_at, now),
-            expiry::SKEW_MARGIN
+            expiry::SKEW_MARGIN,
+            crate::error::fix("refresh", path)
         )))
     }
 
@@ -82,9 +83,10 @@ impl Tokens {
             return Ok(());
         }
         Err(Error::NeedLogin(format!(
-            "the refresh token in `{}` expired {}: run `tiktok-shop-auth login`",
-            path,
-            expiry::describe(self.refresh_expires_at, now)
+            "the refresh token in `{}` expired {}: run `{}`",
+            crate::error::for_people(path),
+            expiry::describe(self.refresh_expires_at, now),
+            crate::error::fix("login", path)
         )))
     }
 

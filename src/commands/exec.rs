@@ -2,8 +2,8 @@
 //!
 //! The token is refreshed first when it expires within `--if-expiring-within` (through the
 //! same locked path as `refresh`; the app secret is needed only then), and the command gets
-//! `TIKTOK_SHOP_ACCESS_TOKEN`, `TIKTOK_SHOP_APP_KEY` and, with `--shop`,
-//! `TIKTOK_SHOP_SHOP_CIPHER` and `TIKTOK_SHOP_SHOP_ID` in its environment. The app secret
+//! `TIKTOK_SHOP_ACCESS_TOKEN`, `TIKTOK_SHOP_APP_KEY` and the shop's (`--shop`'s, else a
+//! one-shop seller's) `TIKTOK_SHOP_SHOP_CIPHER` and `TIKTOK_SHOP_SHOP_ID` in its environment. The app secret
 //! is taken out of that environment unless `--with-secret`. On Unix the command replaces
 //! this process (exec), so no parent is left waiting and signals reach it directly; on
 //! Windows it is spawned and its exit code passed on. 127 when it is not found, 126 when
@@ -59,8 +59,9 @@ USAGE:
     tiktok-shop-auth exec --shop GB -- python3 etl.py --since yesterday
 
 Refreshes the token first when it expires within DURATION (the app secret is needed only
-then), then runs CMD with TIKTOK_SHOP_ACCESS_TOKEN and TIKTOK_SHOP_APP_KEY (and, with --shop,
-TIKTOK_SHOP_SHOP_CIPHER and TIKTOK_SHOP_SHOP_ID) added to its environment. Nothing goes on
+then), then runs CMD with TIKTOK_SHOP_ACCESS_TOKEN and TIKTOK_SHOP_APP_KEY (and the shop's
+TIKTOK_SHOP_SHOP_CIPHER and TIKTOK_SHOP_SHOP_ID: --shop's, else a one-shop seller's only
+shop, as `api` picks it) added to its environment. Nothing goes on
 its command line. TIKTOK_SHOP_APP_SECRET is removed from its environment unless --with-secret.
 On Unix CMD replaces this process; its exit status is the command's.
 
@@ -119,13 +120,30 @@ pub fn run(opts: &Options) -> Result<u8, Error> {
         }
         let network = client.as_ref().map(|c| (c, &tokens.access_token));
         let shop = cipher_for(&mut list, Some(selector), None, network)?.unwrap_or_default();
-        for (var, key) in [(ENV_SHOP_CIPHER, "cipher"), (ENV_SHOP_ID, "id")] {
-            if let Some(value) = shop[key].as_str() {
-                command.env(var, value);
-            }
+        pass_shop(&mut command, &shop);
+    } else {
+        // As `api` does: a one-shop seller's shop goes without --shop. The list comes from the
+        // cache, else (with the secret) from TikTok; when it cannot be had the command runs
+        // without the shop, as it would have, with a line saying why.
+        let mut list = session.shops(&saved);
+        let client = session.client();
+        let network = client.as_ref().map(|c| (c, &tokens.access_token));
+        match cipher_for(&mut list, None, None, network) {
+            Ok(Some(shop)) => pass_shop(&mut command, &shop),
+            Ok(None) => {}
+            Err(e) => noteln!("tiktok-shop-auth: warning: no shop passed on ({e}); pass --shop to choose one"),
         }
     }
     start(command, &program.to_string_lossy())
+}
+
+/// A shop's cipher and id, into the command's environment.
+fn pass_shop(command: &mut Command, shop: &serde_json::Value) {
+    for (var, key) in [(ENV_SHOP_CIPHER, "cipher"), (ENV_SHOP_ID, "id")] {
+        if let Some(value) = shop[key].as_str() {
+            command.env(var, value);
+        }
+    }
 }
 
 #[cfg(unix)]

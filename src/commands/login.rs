@@ -160,7 +160,7 @@ fn sign_in(opts: &LoginOptions) -> Result<(), Error> {
         match browser::open(&link) {
             Ok(child) => Some(child),
             Err(why) => {
-                noteln!("{why}; open the link above by hand");
+                noteln!("{why}; open the link above by hand{}", NO_BROWSER_HINT);
                 None
             }
         }
@@ -182,7 +182,7 @@ fn sign_in(opts: &LoginOptions) -> Result<(), Error> {
     match redirect? {
         Redirect::Denied { reason, request } => {
             listener::respond(request, 200, &html::denied_page(&reason));
-            Err(denied(&reason))
+            Err(denied(&reason, &file.shown()))
         }
         Redirect::Granted { code, request } => {
             noteln!("redirect received; exchanging the code");
@@ -208,9 +208,14 @@ fn sign_in(opts: &LoginOptions) -> Result<(), Error> {
     }
 }
 
-fn denied(reason: &str) -> Error {
+/// Said when no browser could be opened here (no display, a server, a container).
+const NO_BROWSER_HINT: &str = " (on a machine with no browser or display: `--manual` prints the link to open anywhere \
+     and takes the address pasted back; `--no-browser` keeps listening here and only prints it)";
+
+fn denied(reason: &str, shown: &str) -> Error {
     Error::Denied(format!(
-        "the authorization was denied ({reason}); nothing was saved; run `tiktok-shop-auth login` to try again"
+        "the authorization was denied ({reason}); nothing was saved; run `{}` to try again",
+        crate::error::fix("login", shown)
     ))
 }
 
@@ -230,7 +235,7 @@ fn watch_browser(browser: &mut Option<Child>) {
         && let Ok(Some(status)) = child.try_wait()
     {
         if !status.success() {
-            noteln!("the browser command exited with {status}; open the link above by hand");
+            noteln!("the browser command exited with {status}; open the link above by hand{}", NO_BROWSER_HINT);
         }
         *browser = None;
     }
@@ -345,13 +350,19 @@ fn manual(opts: &LoginOptions, agent: &ureq::Agent, file: &Home) -> Result<(), E
         let _ = std::io::stderr().flush();
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let line = match lines.recv_timeout(left) {
+            // From a pipe nothing was echoed: end the prompt's line.
+            Ok(Ok(line)) if !std::io::stdin().is_terminal() => {
+                noteln!();
+                line
+            }
             Ok(Ok(line)) => line,
             Ok(Err(e)) => return Err(Error::Local(format!("cannot read the pasted address from stdin: {e}"))),
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 noteln!();
                 return Err(Error::Timeout(format!(
-                    "nothing was pasted within {} s; run `tiktok-shop-auth login --manual` again (raise --timeout if needed)",
-                    opts.timeout.as_secs()
+                    "nothing was pasted within {} s; run `{} --manual` again (raise --timeout if needed)",
+                    opts.timeout.as_secs(),
+                    crate::error::fix("login", &file.shown())
                 )));
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -373,7 +384,7 @@ fn manual(opts: &LoginOptions, agent: &ureq::Agent, file: &Home) -> Result<(), E
                         .into(),
                 ));
             }
-            Pasted::Denied(reason) => return Err(denied(&reason)),
+            Pasted::Denied(reason) => return Err(denied(&reason, &file.shown())),
             Pasted::Code(code) => {
                 noteln!("exchanging the code");
                 let answer = exchange_and_save(opts, agent, file, &code)?;

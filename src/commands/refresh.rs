@@ -116,23 +116,24 @@ fn refresh_file(location: &Location, opts: &Options, agent: &ureq::Agent) -> Res
     // A fleet in a store shared by many machines does not wait for a seller another run
     // holds: that run is refreshing it.
     let shared_fleet = !opts.tokens.files.is_empty() && matches!(location, Location::Etcd(_));
-    // There, a read first (no write): a seller another run holds, or one still fresh, is
-    // left without touching its lock.
-    if shared_fleet {
-        if home.locked_elsewhere() {
-            return Err(Error::Busy("locked by another run, which is refreshing it".into()));
-        }
-        if let (Some(saved), Some(within)) = (home.peek(), opts.if_expiring_within) {
-            let now = expiry::now();
-            if expiry::remaining(saved.access_expires(), now) > within {
-                return Ok(Outcome {
-                    refreshed: false,
-                    seller: clean(saved.seller().unwrap_or("-")),
-                    access_expires_at: saved.access_expires(),
-                    refresh_expires_at: saved.refresh_expires(),
-                    now,
-                });
-            }
+    // There, a read first (no write): a seller another run holds is left without touching
+    // its lock.
+    if shared_fleet && home.locked_elsewhere() {
+        return Err(Error::Busy("locked by another run, which is refreshing it".into()));
+    }
+    // Still fresh, as a read sees it, with nothing an earlier run kept to install: done, with
+    // no lock (a cron line every few minutes then writes nothing, and works in a directory
+    // it cannot write to while there is nothing to do).
+    if let (Some(saved), Some(within)) = (home.peek(), opts.if_expiring_within) {
+        let now = expiry::now();
+        if expiry::remaining(saved.access_expires(), now) > within && home.nothing_kept() {
+            return Ok(Outcome {
+                refreshed: false,
+                seller: clean(saved.seller().unwrap_or("-")),
+                access_expires_at: saved.access_expires(),
+                refresh_expires_at: saved.refresh_expires(),
+                now,
+            });
         }
     }
     let guard = match home.lock(if shared_fleet { std::time::Duration::ZERO } else { opts.tokens.lock_wait }) {
@@ -301,9 +302,10 @@ fn report(location: &Location, result: &Result<Outcome, Error>, quiet: bool) -> 
 fn warn_if_ending(shown: &str, refresh_expires_at: i64, now: i64) {
     if refresh_expires_at - now < expiry::LOGIN_DUE_WARNING {
         noteln!(
-            "tiktok-shop-auth: warning: the refresh token in `{}` ends {}; run `tiktok-shop-auth login` before then",
-            shown,
-            expiry::describe(refresh_expires_at, now)
+            "tiktok-shop-auth: warning: the refresh token in `{}` ends {}; run `{}` before then",
+            crate::error::for_people(shown),
+            expiry::describe(refresh_expires_at, now),
+            crate::error::fix("login", shown)
         );
     }
 }

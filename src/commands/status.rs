@@ -96,7 +96,10 @@ pub fn status(opts: &Options) -> Result<(), Error> {
     let saved = home.read()?;
     let now = expiry::now();
     if opts.json {
-        outln!("{}", summary::json(&saved.json, &home.shown(), now));
+        let mut shown = summary::json(&saved.json, &home.shown(), now);
+        // The same `state` as each row of `status --json FILE...` has.
+        shown["state"] = state_of(&saved.tokens, now).into();
+        outln!("{}", shown);
     } else {
         out!("{}", summary::text(&saved.json, &home.shown(), now));
     }
@@ -129,17 +132,7 @@ fn row(location: &Location, now: i64) -> Value {
         }
     };
     let tokens = &saved.tokens;
-    let state = if !expiry::is_valid(tokens.refresh_expires_at, now) {
-        "needs login"
-    } else if !expiry::is_valid(tokens.access_expires_at, now) {
-        "expired"
-    } else if expiry::remaining(tokens.access_expires_at, now) < expiry::ACCESS_ENDING_SOON
-        || tokens.refresh_expires_at - now < expiry::REFRESH_ENDING_SOON
-    {
-        "expiring"
-    } else {
-        "ok"
-    };
+    let state = state_of(tokens, now);
     json!({
         "token_file": shown,
         "seller_name": clean(saved.seller().unwrap_or("")),
@@ -150,6 +143,22 @@ fn row(location: &Location, now: i64) -> Value {
         "refresh_expires_utc": expiry::utc(tokens.refresh_expires_at),
         "state": state,
     })
+}
+
+/// What a file's tokens are good for now: `ok`, `expiring`, `expired` (run refresh),
+/// `needs login`.
+fn state_of(tokens: &crate::token_response::Tokens, now: i64) -> &'static str {
+    if !expiry::is_valid(tokens.refresh_expires_at, now) {
+        "needs login"
+    } else if !expiry::is_valid(tokens.access_expires_at, now) {
+        "expired"
+    } else if expiry::remaining(tokens.access_expires_at, now) < expiry::ACCESS_ENDING_SOON
+        || tokens.refresh_expires_at - now < expiry::REFRESH_ENDING_SOON
+    {
+        "expiring"
+    } else {
+        "ok"
+    }
 }
 
 /// `status FILE...`: exit 1 for an unreadable or corrupt file (or one that is not a file), else 5 unless every access

@@ -62,7 +62,8 @@ answer as TikTok would.
 list, subscribe and unsubscribe call the Events API (GET, PUT and DELETE {events_path}) for
 one shop, signed and with the saved token as `api` sends it (refreshed when it has expired).
 TikTok delivers only to https:// on a domain name without a port; subscribe warns otherwise
-(except to a loopback sandbox).
+(except to a loopback sandbox). A shop has one address per event type: subscribe replaces
+the earlier one, and says which it replaced.
 
 {options_webhook}
 EVENTS:
@@ -264,7 +265,7 @@ fn manage(opts: &ManageOptions) -> Result<(), Error> {
             ("DELETE", Some(serde_json::json!({ "event_type": event.name }).to_string().into_bytes()))
         }
     };
-    let call = Call {
+    let call = |method: &str, body: Option<Vec<u8>>| Call {
         method: method.into(),
         path: EVENTS_PATH.into(),
         query: Vec::new(),
@@ -272,7 +273,17 @@ fn manage(opts: &ManageOptions) -> Result<(), Error> {
         body,
         content_type: None,
     };
-    let answer = session.send(&client, &call, &mut tokens, &mut |_| {})?.1?;
+    // TikTok keeps one address per shop and event type, and a PUT replaces it without a word:
+    // look first, so that the replaced address can be named (a failed look only loses that).
+    let before = match &opts.change {
+        Change::Subscribe { event, .. } => session
+            .send(&client, &call("GET", None), &mut tokens, &mut |_| {})
+            .ok()
+            .and_then(|(_, answer)| answer.ok())
+            .and_then(|answer| address_for(&answer, event.name)),
+        _ => None,
+    };
+    let answer = session.send(&client, &call(method, body), &mut tokens, &mut |_| {})?.1?;
     match &opts.change {
         Change::List { json } => list(&answer, *json, &shop_name),
         Change::Subscribe { event, address } => {
@@ -281,7 +292,14 @@ fn manage(opts: &ManageOptions) -> Result<(), Error> {
                 event.name,
                 event.number,
                 clean(&address.to_string())
-            )
+            );
+            match before {
+                Some(old) if old != address.to_string() => noteln!(
+                    "tiktok-shop-auth: this replaced {}: TikTok keeps one address per shop and event type",
+                    clean(&old)
+                ),
+                _ => {}
+            }
         }
         Change::Unsubscribe { event } => {
             outln!("unsubscribed: {shop_name} no longer delivers {} (type {})", event.name, event.number)
@@ -310,6 +328,12 @@ fn undeliverable(address: &HttpUrl, api_base: &str) -> Option<String> {
 }
 
 /// The shop's subscriptions: a table, or `--json`'s array.
+/// The address a list answer has for `event`.
+fn address_for(answer: &Value, event: &str) -> Option<String> {
+    let hooks = answer.pointer("/data/webhooks")?.as_array()?;
+    hooks.iter().find(|h| h["event_type"] == event)?["address"].as_str().map(str::to_string)
+}
+
 fn list(answer: &Value, json: bool, shop_name: &str) {
     let hooks: Vec<Value> = answer.pointer("/data/webhooks").and_then(Value::as_array).cloned().unwrap_or_default();
     if json {

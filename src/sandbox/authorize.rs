@@ -43,8 +43,7 @@ impl Sandbox<'_> {
     /// The registered redirect URL with what TikTok Shop appends to it.
     fn redirect_location(&mut self, approve: bool, state: &str) -> String {
         let query = if approve {
-            let now = self.now();
-            let code = self.codes.issue("ROW_", 24, now);
+            let code = self.new_code();
             url::encode_query(&[
                 ("code", code.as_str()),
                 ("state", state),

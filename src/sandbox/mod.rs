@@ -72,9 +72,14 @@ pub struct Options {
     pub latency: Duration,
     /// How many shops the test seller has.
     pub shops: u32,
-    /// The test seller's `open_id` and name (two sandboxes stand for two sellers).
+    /// The first test seller's `open_id` and name (see `seller`).
     pub open_id: String,
     pub seller_name: String,
+    /// How many test sellers: each code goes to the next.
+    pub sellers: u32,
+    pub service_id: String,
+    /// The app is the sandbox's own test app (nothing was given): its lines say so.
+    pub test_app: bool,
     /// How many seeded orders each shop has.
     pub orders: usize,
     /// Open API calls allowed per second before HTTP 429.
@@ -123,9 +128,27 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
     let open_id = args.string("--open-id")?.unwrap_or_else(|| OPEN_ID.into());
     let seller_name = args.string("--seller-name")?.unwrap_or_else(|| SELLER.into());
     let redirect = args.string("--redirect-url")?;
-    let app = args.app()?;
+    let sellers = args.number("--sellers", 1..=1000)?.unwrap_or(1);
+    let service_id = config::setting(args.string("--service-id")?, config::ENV_SERVICE_ID)
+        .unwrap_or_else(|| crate::flags::SANDBOX_SERVICE_ID.into());
+    // Nothing to configure: without an app key or secret, the sandbox's own test ones.
+    let key = config::setting(args.string("--app-key")?, config::ENV_APP_KEY);
+    let secret_file = args.path("--app-secret-file")?;
+    let secret_given = secret_file.is_some() || config::setting(None, config::ENV_APP_SECRET).is_some();
+    let test_app = key.is_none() && !secret_given;
+    let app = match secret_given {
+        true => config::app(Some(key.unwrap_or_else(|| crate::flags::SANDBOX_APP_KEY.into())), secret_file)?,
+        false => App {
+            key: key.unwrap_or_else(|| crate::flags::SANDBOX_APP_KEY.into()),
+            secret: crate::secret::Secret::new(crate::flags::SANDBOX_APP_SECRET.to_string()),
+            secret_source: "the sandbox's test secret".into(),
+        },
+    };
     Ok(Options {
         app,
+        sellers,
+        service_id,
+        test_app,
         listen,
         // It only sends the browser there: any address the app may register will do.
         redirect: config::any_redirect_url(redirect)?,
@@ -210,18 +233,86 @@ and each attempt is logged; one not answered 200 within {answer} s is retried af
                                               keeps the authorization's end)
 The controls take no credentials and answer JSON: {{\"revoked\":true,\"deliveries\":1}}.
 
-Prints `sandbox listening on http://ADDR` on stdout, then each request on stderr with secrets
-masked. Point the tool at it with:
-    --authorize-url http://ADDR/open/authorize --auth-base http://ADDR --api-base http://ADDR
+Needs no configuration: with no app key and secret given it uses its own test app
+(key {test_key}, secret {test_secret}, service id {test_service}). It prints
+`sandbox listening on http://ADDR` on stdout, then the lines to paste into a shell (export
+TIKTOK_SHOP_APP_KEY=... TIKTOK_SHOP_AUTHORIZE_URL=http://ADDR/open/authorize and the rest),
+then logs each request on stderr with secrets masked. To approve without a browser:
+    curl -s http://ADDR/sandbox/code | tiktok-shop-auth login --manual
+(GET /sandbox/code: a fresh code for the next seller, as the redirect would carry it), or
+--auto-approve (the authorize page redirects at once). With --sellers N, each code or approval
+is for the next of N test sellers in turn (open_id --open-id, then +1, +2...).
 
 {options_sandbox}",
         options_sandbox = crate::flags::options("sandbox"),
+        test_key = crate::flags::SANDBOX_APP_KEY,
+        test_secret = crate::flags::SANDBOX_APP_SECRET,
+        test_service = crate::flags::SANDBOX_SERVICE_ID,
         answer = crate::delivery::ANSWER_WITHIN.as_secs(),
         retries = crate::delivery::RETRY_SCHEDULE,
     )
 }
 
+impl Sandbox<'_> {
+    /// A fresh single-use code, for the next test seller in turn.
+    fn new_code(&mut self) -> String {
+        let seller = self.next_seller % self.opts.sellers.max(1);
+        self.next_seller = self.next_seller.wrapping_add(1);
+        let now = self.now();
+        self.codes.issue("ROW_", 24, (now, seller))
+    }
+
+    /// Test seller `i`'s `open_id` and name: the first is `--open-id` and `--seller-name`,
+    /// each further one the next number and the name with its number.
+    fn seller(&self, i: u32) -> (String, String) {
+        if i == 0 {
+            return (self.opts.open_id.clone(), self.opts.seller_name.clone());
+        }
+        let open_id = match self.opts.open_id.parse::<u64>() {
+            Ok(n) => n.wrapping_add(u64::from(i)).to_string(),
+            Err(_) => format!("{}-{}", self.opts.open_id, i + 1),
+        };
+        (open_id, format!("{} {}", self.opts.seller_name, i + 1))
+    }
+}
+
+/// What the sandbox prints first after its address: the shell lines that point the tool at
+/// it (the test secret too: it is nobody's), and how to sign in without a browser.
+fn paste_lines(opts: &Options, addr: SocketAddr) -> String {
+    let base = format!("http://{addr}");
+    let secret = match opts.test_app {
+        true => format!(" {}={}", config::ENV_APP_SECRET, crate::error::shell_word(opts.app.secret.expose())),
+        false => String::new(),
+    };
+    let redirect = match opts.redirect.to_string() {
+        r if r == config::DEFAULT_REDIRECT_URL => String::new(),
+        r => format!(" {}={}", config::ENV_REDIRECT_URL, crate::error::shell_word(&r)),
+    };
+    let whose = if opts.test_app { "its own test app" } else { "the app you gave it" };
+    let sellers = match opts.sellers {
+        1 => String::new(),
+        n => format!("# {n} test sellers: each login signs in the next one.\n"),
+    };
+    format!(
+        "# The sandbox, with {whose}. Paste into the shell you run tiktok-shop-auth in:\n\
+         export {}={}{secret} {}={}\n\
+         export {}={base}/open/authorize {}={base} {}={base}{redirect}\n\
+         {sellers}# Then sign in: `tiktok-shop-auth login` ({}), or with no browser:\n\
+         #   curl -s {base}/sandbox/code | tiktok-shop-auth login --manual\n",
+        config::ENV_APP_KEY,
+        crate::error::shell_word(&opts.app.key),
+        config::ENV_SERVICE_ID,
+        crate::error::shell_word(&opts.service_id),
+        config::ENV_AUTHORIZE_URL,
+        config::ENV_AUTH_BASE,
+        config::ENV_API_BASE,
+        if opts.auto_approve { "approved at once: --auto-approve" } else { "the page has Authorize" },
+    )
+}
+
 struct Grant {
+    /// The test seller (0-based) it is for.
+    seller: u32,
     access_token: String,
     refresh_expires_at: i64,
     /// The shops (bit `shop - 1`) already sent UPCOMING_AUTHORIZATION_EXPIRATION for it.
@@ -285,7 +376,10 @@ impl<V> Issued<V> {
 struct Sandbox<'a> {
     opts: &'a Options,
     /// Unused authorization codes and when they were issued.
-    codes: Issued<i64>,
+    /// Each code's issue time and seller (0-based).
+    codes: Issued<(i64, u32)>,
+    /// The seller the next code signs in (`--sellers`).
+    next_seller: u32,
     /// Live access tokens and their expiry.
     access: Issued<i64>,
     /// Live refresh tokens and the grant they belong to.
@@ -316,19 +410,23 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     let server =
         Server::from_listener(listener, None).map_err(|e| Error::Local(format!("cannot serve on {addr}: {e}")))?;
     outln!("sandbox listening on http://{addr}");
+    out!("{}", paste_lines(opts, addr));
     let _ = std::io::stdout().flush();
     noteln!(
-        "sandbox: app key {}, redirect URL {}{}\n  point the tool at it with: --authorize-url http://{addr}/open/authorize --auth-base http://{addr} --api-base http://{addr}",
+        "sandbox: app key {}, service id {}, {} seller{}, redirect URL {}",
         opts.app.key,
+        clean(&opts.service_id),
+        opts.sellers,
+        if opts.sellers == 1 { "" } else { "s" },
         opts.redirect,
-        match opts.fault {
-            Some(f) => format!(", fault {f:?} on the token endpoints"),
-            None => String::new(),
-        }
     );
+    if let Some(f) = opts.fault {
+        noteln!("sandbox: fault {f:?} on the token endpoints");
+    }
     let sandbox = Mutex::new(Sandbox {
         opts,
         codes: Issued::new(),
+        next_seller: 0,
         access: Issued::new(),
         refresh: Issued::new(),
         recent: Vec::new(),
@@ -423,6 +521,10 @@ impl Sandbox<'_> {
         match (is_get, path.as_str()) {
             (true, "/open/authorize") => self.authorize(request, &params),
             (true, "/open/authorize/decide") => self.decide(request, &params),
+            (true, "/sandbox/code") => {
+                let code = self.new_code();
+                self.send(request, 200, "text/plain; charset=utf-8", format!("{code}\n"), &[])
+            }
             (true, token_api::TOKEN_GET_PATH) => self.token_get(request, &params),
             (true, token_api::TOKEN_REFRESH_PATH) => self.token_refresh(request, &params),
             (false, p) if method == "POST" && p.starts_with("/sandbox/") => self.control(request, p, &params),

@@ -35,10 +35,10 @@ impl Sandbox<'_> {
         let code = url::get(params, "auth_code").unwrap_or("");
         // A code is spent by its first use, whether it was still fresh or not.
         match self.codes.remove(code) {
-            Some(issued) if now - issued <= CODE_LIFETIME => {
+            Some((issued, seller)) if now - issued <= CODE_LIFETIME => {
                 // A new authorization: deliveries resume after a revoke.
                 self.events.revoked = false;
-                let data = self.issue(now, None);
+                let data = self.issue(now, seller, None);
                 self.send_api(request, 200, 0, "success", data);
             }
             _ => self.send_api(request, 200, 36004004, "invalid auth code", Value::Null),
@@ -57,7 +57,7 @@ impl Sandbox<'_> {
             Some(grant) => {
                 // Rotation: the old refresh token is gone, and so is its access token.
                 self.access.remove(&grant.access_token);
-                let data = self.issue(now, Some(&grant));
+                let data = self.issue(now, grant.seller, Some(&grant));
                 self.send_api(request, 200, 0, "success", data);
             }
         }
@@ -66,20 +66,21 @@ impl Sandbox<'_> {
     /// New tokens, remembered, as TikTok's `data` object. A refresh (`rotated` is the grant
     /// it replaces) keeps the authorization's end: the refresh token's expiry is the
     /// seller's re-consent deadline, which no refresh moves (and whose warning goes once).
-    fn issue(&mut self, now: i64, rotated: Option<&Grant>) -> Value {
+    fn issue(&mut self, now: i64, seller: u32, rotated: Option<&Grant>) -> Value {
         let access_expires = now + self.opts.access_ttl;
         let (refresh_expires, warned) =
             rotated.map_or((now + self.opts.refresh_ttl, 0), |g| (g.refresh_expires_at, g.warned));
         let access_token = self.access.issue("TTP_", 32, access_expires);
-        let grant = Grant { access_token: access_token.clone(), refresh_expires_at: refresh_expires, warned };
+        let grant = Grant { seller, access_token: access_token.clone(), refresh_expires_at: refresh_expires, warned };
         let refresh_token = self.refresh.issue("TTP_", 32, grant);
+        let (open_id, seller_name) = self.seller(seller);
         json!({
             "access_token": access_token,
             "access_token_expire_in": access_expires,
             "refresh_token": refresh_token,
             "refresh_token_expire_in": refresh_expires,
-            "open_id": self.opts.open_id,
-            "seller_name": self.opts.seller_name,
+            "open_id": open_id,
+            "seller_name": seller_name,
             "seller_base_region": REGION,
             "user_type": 0,
             "granted_scopes": SCOPES,

@@ -259,9 +259,12 @@ impl Place for FileHome {
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let at = shown(&self.path);
                 return Err(Error::NeedLogin(format!(
-                    "no token file at `{}`: run `tiktok-shop-auth login` first (or pass --token-file / set TIKTOK_SHOP_TOKEN_FILE)",
-                    shown(&self.path)
+                    "no token file at `{}`: run `{}` first (or pass --token-file / set TIKTOK_SHOP_TOKEN_FILE to \
+                     the file that has them)",
+                    crate::error::for_people(&at),
+                    crate::error::fix("login", &at)
                 )));
             }
             Err(e) => return Err(Error::file("read the token file", &self.path, e)),

@@ -326,6 +326,12 @@ impl Home {
         self.place.peek_saved()
     }
 
+    /// Whether nothing an earlier run kept waits beside the tokens (a cheap look; see
+    /// `Place::something_kept`).
+    pub fn nothing_kept(&self) -> bool {
+        !self.place.something_kept()
+    }
+
     /// Whether another run holds the lock now, as a read sees it (see `Place`).
     pub fn locked_elsewhere(&self) -> bool {
         self.place.locked_elsewhere()
@@ -452,8 +458,10 @@ impl Guard<'_> {
             .collect();
         match kept.as_slice() {
             [] => Err(Error::NeedLogin(format!(
-                "{api}: the refresh token in `{shown}` is no longer accepted; run `tiktok-shop-auth login` \
-                 (the tokens were left as they were)"
+                "{api}: the refresh token in `{}` is no longer accepted; run `{}` (the tokens were left as they \
+                 were)",
+                crate::error::for_people(&shown),
+                crate::error::fix("login", &shown)
             ))),
             kept => Err(Error::Local(format!(
                 "{api}: the refresh token in `{shown}` is no longer accepted, but {} beside it holds this seller's \

@@ -14,6 +14,7 @@ mod layout;
 mod login;
 mod manual;
 mod network;
+mod newcomer;
 mod real_browser;
 mod refresh;
 mod safety;

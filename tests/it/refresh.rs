@@ -261,7 +261,10 @@ fn status_and_token_on_fresh_and_expired_files() {
     );
     let out = run(tool(&dir, &["token", "--token-file", "expired.json"]));
     check_exit(&out, 5);
-    check(out.stdout.is_empty() && out.stderr.contains("run `tiktok-shop-auth refresh`"), "nothing on stdout", &out);
+    check(out.stdout.is_empty(), "nothing on stdout", &out);
+    // The fix repeats the file, by its absolute path when no one is at a terminal (cron).
+    let fix = format!("run `tiktok-shop-auth refresh --token-file {}`", dir.path("expired.json").display());
+    check(out.stderr.contains(&fix), "the fix names the file it is about", &out);
 }
 
 #[test]
@@ -298,7 +301,11 @@ fn a_refresh_token_near_its_end_is_warned_about_even_when_quiet() {
     check_exit(&out, 0);
     check(out.stdout.is_empty(), "quiet", &out);
     check(out.stderr.contains("warning: the refresh token") && out.stderr.contains("(in 3 days)"), "warned", &out);
-    check(out.stderr.contains("run `tiktok-shop-auth login` before then"), "says what to do", &out);
+    let fix = format!(
+        "run `tiktok-shop-auth login --token-file {}` before then",
+        dir.path("tiktok-shop-token.json").display()
+    );
+    check(out.stderr.contains(&fix), "says what to do, for this very file", &out);
     let out = refresh(&dir, &sandbox, &["-q", "--if-expiring-within", "1d"]);
     check_exit(&out, 0);
     check(out.stderr.contains("warning: the refresh token"), "warned when skipping too", &out);

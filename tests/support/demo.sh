@@ -60,7 +60,7 @@ echo "== tiktok-shop-auth exec --shop GB -- sh -c '...'   (the token in the envi
 echo
 echo "== webhooks: a receiver on loopback (tests/support/demo_receiver.py, the README's recipe: it"
 echo "   checks every delivery with \`tiktok-shop-auth webhook verify\` and handles each id once)"
-python3 tests/support/demo_receiver.py "$bin" "$work/receiver.port" >"$work/receiver.out" 2>&1 &
+python3 tests/support/demo_receiver.py 0 --tool "$bin" --port-file "$work/receiver.port" >"$work/receiver.out" 2>&1 &
 receiver_pid=$!
 for _ in $(seq 100); do [ -s "$work/receiver.port" ] && break; sleep 0.05; done
 hook="http://127.0.0.1:$(cat "$work/receiver.port")/tiktok/events"

@@ -1,12 +1,20 @@
 #!/usr/bin/env python3
-"""The README's webhook receiver, as `make demo` runs it: every delivery checked with
-`tiktok-shop-auth webhook verify` (the app key and secret come from the environment),
+"""The README's webhook receiver, as its walk-through and `make demo` run it: every delivery
+checked with `tiktok-shop-auth webhook verify` (the app key and secret come from the
+environment: TIKTOK_SHOP_APP_KEY and TIKTOK_SHOP_APP_SECRET, as the sandbox's lines set them),
 answered at once (TikTok waits 3 s), and handled once per tts_notification_id.
-    demo_receiver.py TOOL PORTFILE   (binds 127.0.0.1 port 0, writes the port to PORTFILE)
+    demo_receiver.py [PORT] [--tool BIN] [--port-file FILE]
+PORT on 127.0.0.1 (default 8000; 0 picks a free one, written to FILE); BIN defaults to
+`tiktok-shop-auth` on PATH. Each delivery is a line on stdout.
 """
-import http.server, json, subprocess, sys
+import argparse, http.server, json, subprocess
 
-TOOL, PORTFILE = sys.argv[1], sys.argv[2]
+parser = argparse.ArgumentParser(description="a webhook receiver on 127.0.0.1")
+parser.add_argument("port", nargs="?", type=int, default=8000)
+parser.add_argument("--tool", default="tiktok-shop-auth")
+parser.add_argument("--port-file")
+options = parser.parse_args()
+TOOL = options.tool
 seen = set()
 
 
@@ -32,7 +40,9 @@ class Hook(http.server.BaseHTTPRequestHandler):
         pass
 
 
-server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
-with open(PORTFILE, "w") as f:
-    f.write(str(server.server_address[1]))
+server = http.server.HTTPServer(("127.0.0.1", options.port), Hook)
+if options.port_file:
+    with open(options.port_file, "w") as f:
+        f.write(str(server.server_address[1]))
+print(f"receiver: listening on http://127.0.0.1:{server.server_address[1]}/", flush=True)
 server.serve_forever()
