@@ -138,7 +138,7 @@ impl Args {
         let command = self.command;
         let rest: Vec<String> = self.inner.finish().iter().map(|a| a.to_string_lossy().into_owned()).collect();
         let options: Vec<&String> = rest.iter().filter(|a| a.starts_with("--")).collect();
-        let unknown = options.iter().find(|a| a.contains('=') || !crate::flags::defines(&command, a));
+        let unknown = options.iter().find(|a| undefined(&command, a));
         // An option the command knows, left over and given more than once: the parser took
         // one. Said before whatever else the parser stopped at, as an unknown option is.
         let twice = options.iter().find(|a| self.given.iter().filter(|g| *g == a.as_str()).count() > 1);
@@ -248,11 +248,7 @@ impl Args {
         // An option the command does not know, where an argument was expected (a typo):
         // said as an unknown option, with its "did you mean", not taken as a value.
         match free {
-            Some(arg)
-                if arg.starts_with("--")
-                    && arg.len() > 2
-                    && (arg.contains('=') || !crate::flags::defines(&self.command, &arg)) =>
-            {
+            Some(arg) if arg.starts_with("--") && arg.len() > 2 && undefined(&self.command, &arg) => {
                 Err(unknown_option(&self.command, &arg))
             }
             free => Ok(free),
@@ -405,6 +401,11 @@ impl TokenOptions {
     pub fn app_key(&self) -> Option<String> {
         config::setting(self.app_key.clone(), config::ENV_APP_KEY)
     }
+}
+
+/// Whether `arg`, an option, is none that `command` defines (`--flag=value` never is).
+fn undefined(command: &str, arg: &str) -> bool {
+    arg.contains('=') || !crate::flags::defines(command, arg)
 }
 
 /// The error for an option `command` does not define; "did you mean" when one is near.

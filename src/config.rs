@@ -48,16 +48,22 @@ pub fn app(key_flag: Option<String>, secret_file: Option<PathBuf>) -> Result<App
             "missing app key: pass --app-key KEY or set {ENV_APP_KEY} (Partner Center, your app's page)"
         ))
     })?;
-    if key.trim() != key || key.chars().any(char::is_control) {
-        return Err(Error::Usage(format!(
-            "the app key from --app-key or {ENV_APP_KEY} has spaces or control characters"
-        )));
-    }
+    let key = checked_app_key(key)?;
     let secret_source = match &secret_file {
         Some(path) => format!("--app-secret-file `{}`", crate::secret::shown(path)),
         None => ENV_APP_SECRET.to_string(),
     };
     Ok(App { key, secret: app_secret(secret_file)?, secret_source })
+}
+
+/// An app key as given: refused with spaces around it or control characters in it.
+pub fn checked_app_key(key: String) -> Result<String, Error> {
+    if key.trim() != key || key.chars().any(char::is_control) {
+        return Err(Error::Usage(format!(
+            "the app key from --app-key or {ENV_APP_KEY} has spaces or control characters"
+        )));
+    }
+    Ok(key)
 }
 
 fn app_secret(file: Option<PathBuf>) -> Result<Secret, Error> {

@@ -327,15 +327,19 @@ fn undeliverable(address: &HttpUrl, api_base: &str) -> Option<String> {
     }
 }
 
-/// The shop's subscriptions: a table, or `--json`'s array.
-/// The address a list answer has for `event`.
-fn address_for(answer: &Value, event: &str) -> Option<String> {
-    let hooks = answer.pointer("/data/webhooks")?.as_array()?;
-    hooks.iter().find(|h| h["event_type"] == event)?["address"].as_str().map(str::to_string)
+/// The subscriptions a list answer holds.
+fn webhooks(answer: &Value) -> &[Value] {
+    answer.pointer("/data/webhooks").and_then(Value::as_array).map_or(&[], Vec::as_slice)
 }
 
+/// The address a list answer has for `event`.
+fn address_for(answer: &Value, event: &str) -> Option<String> {
+    webhooks(answer).iter().find(|h| h["event_type"] == event)?["address"].as_str().map(str::to_string)
+}
+
+/// The shop's subscriptions: a table, or `--json`'s array.
 fn list(answer: &Value, json: bool, shop_name: &str) {
-    let hooks: Vec<Value> = answer.pointer("/data/webhooks").and_then(Value::as_array).cloned().unwrap_or_default();
+    let hooks: Vec<Value> = webhooks(answer).to_vec();
     if json {
         outln!("{}", Value::Array(hooks));
         return;

@@ -78,8 +78,8 @@ pub struct Options {
     /// How many test sellers: each code goes to the next.
     pub sellers: u32,
     pub service_id: String,
-    /// The app is the sandbox's own test app (nothing was given): its lines say so.
-    pub test_app: bool,
+    /// No secret was given: the sandbox's own test secret, which its lines show.
+    pub test_secret: bool,
     /// How many seeded orders each shop has.
     pub orders: usize,
     /// Open API calls allowed per second before HTTP 429.
@@ -132,14 +132,14 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
     let service_id = config::setting(args.string("--service-id")?, config::ENV_SERVICE_ID)
         .unwrap_or_else(|| crate::flags::SANDBOX_SERVICE_ID.into());
     // Nothing to configure: without an app key or secret, the sandbox's own test ones.
-    let key = config::setting(args.string("--app-key")?, config::ENV_APP_KEY);
+    let key = config::setting(args.string("--app-key")?, config::ENV_APP_KEY)
+        .unwrap_or_else(|| crate::flags::SANDBOX_APP_KEY.into());
     let secret_file = args.path("--app-secret-file")?;
-    let secret_given = secret_file.is_some() || config::setting(None, config::ENV_APP_SECRET).is_some();
-    let test_app = key.is_none() && !secret_given;
-    let app = match secret_given {
-        true => config::app(Some(key.unwrap_or_else(|| crate::flags::SANDBOX_APP_KEY.into())), secret_file)?,
-        false => App {
-            key: key.unwrap_or_else(|| crate::flags::SANDBOX_APP_KEY.into()),
+    let test_secret = secret_file.is_none() && config::setting(None, config::ENV_APP_SECRET).is_none();
+    let app = match test_secret {
+        false => config::app(Some(key), secret_file)?,
+        true => App {
+            key: config::checked_app_key(key)?,
             secret: crate::secret::Secret::new(crate::flags::SANDBOX_APP_SECRET.to_string()),
             secret_source: "the sandbox's test secret".into(),
         },
@@ -148,7 +148,7 @@ pub fn parse(args: &mut Args) -> Result<Options, Error> {
         app,
         sellers,
         service_id,
-        test_app,
+        test_secret,
         listen,
         // It only sends the browser there: any address the app may register will do.
         redirect: config::any_redirect_url(redirect)?,
@@ -280,7 +280,7 @@ impl Sandbox<'_> {
 /// it (the test secret too: it is nobody's), and how to sign in without a browser.
 fn paste_lines(opts: &Options, addr: SocketAddr) -> String {
     let base = format!("http://{addr}");
-    let secret = match opts.test_app {
+    let secret = match opts.test_secret {
         true => format!(" {}={}", config::ENV_APP_SECRET, crate::error::shell_word(opts.app.secret.expose())),
         false => String::new(),
     };
@@ -288,7 +288,11 @@ fn paste_lines(opts: &Options, addr: SocketAddr) -> String {
         r if r == config::DEFAULT_REDIRECT_URL => String::new(),
         r => format!(" {}={}", config::ENV_REDIRECT_URL, crate::error::shell_word(&r)),
     };
-    let whose = if opts.test_app { "its own test app" } else { "the app you gave it" };
+    let whose = match (opts.test_secret, opts.app.key == crate::flags::SANDBOX_APP_KEY) {
+        (true, true) => "its own test app",
+        (true, false) => "your app key and its test secret",
+        (false, _) => "the app you gave it",
+    };
     let sellers = match opts.sellers {
         1 => String::new(),
         n => format!("# {n} test sellers: each login signs in the next one.\n"),
@@ -375,8 +379,7 @@ impl<V> Issued<V> {
 
 struct Sandbox<'a> {
     opts: &'a Options,
-    /// Unused authorization codes and when they were issued.
-    /// Each code's issue time and seller (0-based).
+    /// Unused authorization codes: each one's issue time and seller (0-based).
     codes: Issued<(i64, u32)>,
     /// The seller the next code signs in (`--sellers`).
     next_seller: u32,

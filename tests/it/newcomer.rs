@@ -272,3 +272,14 @@ fn a_flag_typo_gets_did_you_mean() {
     check_exit(&out, 2);
     check_lacks(&out.stderr, "did you mean", &out);
 }
+
+/// An app key given without a secret: the sandbox uses its test secret, so its lines show it.
+#[test]
+fn a_key_without_a_secret_gets_the_test_secret_in_the_lines() {
+    let dir = TempDir::new("key-only");
+    let (mut child, _, env) = bare_sandbox(&dir, &["--app-key", "mykey"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(env.contains(&("TIKTOK_SHOP_APP_KEY".into(), "mykey".into())), "{env:?}");
+    assert!(env.iter().any(|(k, v)| k == "TIKTOK_SHOP_APP_SECRET" && !v.is_empty()), "{env:?}");
+}
